@@ -1,0 +1,18 @@
+"""Composable WSGI middleware, correct to PEP 3333.
+
+Every public name is re-exported here; the submodules are the implementation.
+"""
+
+from __future__ import annotations
+
+from .compose import compose, describe
+from .core import Layer, Middleware, Observer, Transformer
+
+__all__ = [
+    "Layer",
+    "Middleware",
+    "Observer",
+    "Transformer",
+    "compose",
+    "describe",
+]

@@ -1,0 +1,523 @@
+"""The core every middleware stands on: WSGI types, the :class:`Middleware` and
+:class:`Layer` base classes, and the one response proxy, :class:`Observer` (with its
+body-changing kind, :class:`Transformer`).
+
+The hard parts of PEP 3333 are solved here once, so that no middleware solves them
+again:
+
+- the app may call ``start_response`` lazily, from inside a generator, on the first
+  ``next()``; nothing here reads status or headers before the app has given them;
+- an app may call ``start_response`` again with ``exc_info`` to replace its headers
+  after an error; while nothing has been sent the new headers go through the hooks
+  again and on to the server *with* ``exc_info``; once bytes have gone out, the error
+  is re-raised;
+- ``write()`` is returned and honoured, its bytes go through the same transform as the
+  iterable's and come out before them;
+- ``close()`` of the app's iterable is called exactly once, whatever happens: the
+  response completed, the server abandoned it before or during iteration, the app, a
+  hook or ``close()`` itself raised. The proxy is an object with an idempotent
+  ``close()``, never a generator;
+- a layer that does not change the body hands the server the app's own iterable (or,
+  for a ``wsgi.file_wrapper`` result, the very same object with its ``close`` chained),
+  so the server's sendfile path keeps working;
+- empty chunks are passed on, so streaming responses keep flowing; a transformed body
+  loses its ``Content-Length``; HEAD requests and 1xx, 204 and 304 responses are never
+  transformed.
+
+Per-request state lives on the per-request :class:`Observer` instance, never on the
+middleware or on the wrapped app, so one configured stack serves many threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator
+from types import TracebackType
+from typing import Any, ClassVar, TypeAlias
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
+
+__all__ = [
+    "ExcInfo",
+    "Headers",
+    "OptExcInfo",
+    "Layer",
+    "Middleware",
+    "Observer",
+    "StartResponse",
+    "Transformer",
+    "WSGIApplication",
+    "WSGIEnvironment",
+    "WriteCallable",
+    "body_forbidden",
+    "get_header",
+    "remove_header",
+    "status_code",
+]
+
+#: Response headers as WSGI passes them: a list of ``(name, value)`` string pairs.
+Headers: TypeAlias = list[tuple[str, str]]
+#: What ``sys.exc_info()`` returns while an exception is being handled.
+ExcInfo: TypeAlias = tuple[type[BaseException], BaseException, TracebackType]
+#: What ``start_response`` may be given as ``exc_info``.
+OptExcInfo: TypeAlias = ExcInfo | tuple[None, None, None] | None
+#: The ``write()`` callable that ``start_response`` returns.
+WriteCallable: TypeAlias = Callable[[bytes], object]
+
+log = logging.getLogger("middleware.core")
+
+
+def status_code(status: str) -> int:
+    """The integer code of a WSGI status line (``"404 Not Found"`` gives 404).
+
+    A malformed status gives 0; the server, not a middleware, rejects it.
+    """
+    try:
+        return int(status[:3])
+    except (TypeError, ValueError):
+        return 0
+
+
+def body_forbidden(method: str | None, status: str) -> bool:
+    """True when the response carries no body: a HEAD request, or a 1xx, 204 or 304
+    status (RFC 9110, sections 9.3.2 and 15)."""
+    if method == "HEAD":
+        return True
+    code = status_code(status)
+    return code < 200 or code == 204 or code == 304
+
+
+def get_header(headers: Headers, name: str) -> str | None:
+    """The value of the first header called *name* (case-insensitive), or None."""
+    name = name.lower()
+    for key, value in headers:
+        if key.lower() == name:
+            return value
+    return None
+
+
+def remove_header(headers: Headers, name: str) -> None:
+    """Remove every header called *name* (case-insensitive), in place."""
+    name = name.lower()
+    headers[:] = [item for item in headers if item[0].lower() != name]
+
+
+def _file_wrapper_class(environ: WSGIEnvironment) -> type | None:
+    # uWSGI's file_wrapper is a function, not a class: such results get wrapped.
+    wrapper = environ.get("wsgi.file_wrapper")
+    return wrapper if isinstance(wrapper, type) else None
+
+
+def _file_size(result: object, headers: Headers | None) -> int:
+    """How many bytes a passed-through file wrapper will send, when it can be told."""
+    if headers is not None:
+        length = get_header(headers, "Content-Length")
+        if length is not None and length.isdigit():
+            return int(length)
+    # wsgiref and gunicorn call the file ``filelike``; waitress and Werkzeug ``file``.
+    filelike = getattr(result, "filelike", None) or getattr(result, "file", None)
+    try:
+        fileno = filelike.fileno()  # type: ignore[union-attr]
+        position = filelike.tell()  # type: ignore[union-attr]
+        return max(os.fstat(fileno).st_size - int(position), 0)
+    except (AttributeError, OSError, TypeError, ValueError):
+        return 0
+
+
+# What a response proxy does with the app's iterable; see Observer.respond.
+_PASS, _CLOSE, _BODY = 0, 1, 2
+
+
+class Observer:
+    """The per-request response proxy: one instance per request, created by the
+    :class:`Layer` of the middleware that owns it.
+
+    Subclass it and override the hooks you need. The proxy does only the work your
+    overrides ask for:
+
+    - none of :meth:`on_close`, :meth:`on_error` or ``watch_body``: the server gets
+      the app's own iterable back, and the layer costs a wrapped ``start_response``;
+    - :meth:`on_close` only: the server gets a close-proxy whose iterator is the
+      app's own iterator, or, for a ``wsgi.file_wrapper`` result, the same object with
+      its ``close`` chained to ours (sendfile keeps working);
+    - :meth:`on_error` or ``watch_body = True``: every chunk passes through
+      :meth:`__next__`, which counts :attr:`bytes_sent`, tracks
+      :attr:`headers_sent` and records the exception that ended the response.
+
+    Hooks, in the order they run:
+
+    - :meth:`on_request` before the app is called (set environ keys here);
+    - :meth:`on_start` when the app calls ``start_response``; it may replace
+      :attr:`status` and change :attr:`headers` in place. It runs again if the app
+      replaces its headers with ``exc_info`` before anything was sent, so put
+      per-response state there, not in :meth:`on_request`;
+    - :meth:`on_error` when the app, the iteration or a hook raised;
+    - :meth:`on_close` once, after the app's iterable was closed (or after the app
+      raised before returning one).
+
+    Attributes readable from the hooks: :attr:`middleware` (the configuration),
+    :attr:`environ`, :attr:`status`, :attr:`headers`, :attr:`error`, and in
+    body-watching mode :attr:`bytes_sent` and :attr:`headers_sent`.
+    """
+
+    #: Set to True in a subclass to count bytes and see errors raised while iterating.
+    watch_body: ClassVar[bool] = False
+    #: True for :class:`Transformer` subclasses: the body may be changed.
+    transforms: ClassVar[bool] = False
+
+    # Which hooks the subclass overrides; set by __init_subclass__.
+    _hooks_request: ClassVar[bool] = False
+    _hooks_start: ClassVar[bool] = False
+    _hooks_error: ClassVar[bool] = False
+    _hooks_close: ClassVar[bool] = False
+    _mode: ClassVar[int] = _PASS
+
+    # Per-request state. Class-level defaults keep construction cheap: an instance
+    # attribute is created only when a request writes it.
+    #: The status line the server was (or will be) given, after the hooks.
+    status: str | None = None
+    #: The response headers the server was given, after the hooks.
+    headers: Headers | None = None
+    #: The exception that ended the response, if any.
+    error: BaseException | None = None
+    #: Bytes passed on to the server in body-watching mode; for a passed-through
+    #: file wrapper, its Content-Length or the file's remaining size (0 if unknown).
+    bytes_sent: int = 0
+    #: True once a non-empty chunk or ``write()`` went out: headers are on the wire.
+    headers_sent: bool = False
+    #: Whether this response's body goes through :meth:`Transformer.transform`.
+    transforming: bool = False
+    _result: Iterable[bytes] | None = None
+    _inner_close: Callable[[], object] | None = None
+    _iterator: Iterator[bytes] | None = None
+    _delegate: bool = False
+    _passthrough: bool = False
+    _finished: bool = False
+    _closed: bool = False
+    _write: WriteCallable
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._hooks_request = cls.on_request is not Observer.on_request
+        cls._hooks_start = cls.on_start is not Observer.on_start
+        cls._hooks_error = cls.on_error is not Observer.on_error
+        cls._hooks_close = cls.on_close is not Observer.on_close
+        if cls.transforms or cls.watch_body or cls._hooks_error:
+            cls._mode = _BODY
+        elif cls._hooks_close:
+            cls._mode = _CLOSE
+        else:
+            cls._mode = _PASS
+
+    def __init__(
+        self, middleware: Any, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> None:
+        #: The middleware (configuration object) this request runs through.
+        self.middleware = middleware
+        #: The WSGI environ of this request.
+        self.environ = environ
+        self._start_response = start_response
+
+    # -- hooks ---------------------------------------------------------------------
+
+    def on_request(self) -> None:
+        """Called before the app, with :attr:`environ` ready to read and extend."""
+
+    def on_start(self) -> None:
+        """Called when the app calls ``start_response``, before the server is.
+
+        :attr:`status` and :attr:`headers` hold what the app gave (the headers are a
+        copy, safe to change in place); assign :attr:`status` to replace it. In a
+        :class:`Transformer`, :attr:`transforming` is True on entry when this body
+        may be changed; set it to False to leave the response alone.
+        """
+
+    def on_error(self, exc: BaseException) -> None:
+        """Called with the exception raised by the app, the iteration, a hook or the
+        app iterable's ``close()``. The exception propagates after this returns."""
+
+    def on_close(self) -> None:
+        """Called once when the response is over: after the app's iterable was
+        closed, or after the app raised without returning one."""
+
+    def transform(self, data: bytes) -> bytes:
+        """(:class:`Transformer` only.) Return the bytes to send for *data*, which
+        may be empty; return ``b""`` to hold data back."""
+        return data
+
+    def finish(self) -> bytes:
+        """(:class:`Transformer` only.) Return the bytes that end the body, after the
+        app's last chunk."""
+        return b""
+
+    # -- the proxy -----------------------------------------------------------------
+
+    def respond(self, app: WSGIApplication) -> Iterable[bytes]:
+        """Run *app* for this request and return what the server should iterate."""
+        if self._hooks_request:
+            self.on_request()
+        try:
+            result = app(self.environ, self.start_response)
+        except BaseException as exc:
+            self._closed = True  # no iterable: nothing to close
+            self._record_error(exc)
+            self._run_on_close(None)
+            raise
+        mode = self._mode
+        if (
+            self.transforms
+            and self.status is not None
+            and not self.transforming
+            and not (self.watch_body or self._hooks_error)
+        ):
+            # Started already and left alone: hand it on as a plain observer would.
+            mode = _CLOSE if self._hooks_close else _PASS
+        if mode == _PASS:
+            self._passthrough = True
+            return result
+        self._result = result
+        self._inner_close = getattr(result, "close", None)
+        if not self.transforming and self.status is not None:
+            wrapper = _file_wrapper_class(self.environ)
+            if wrapper is not None and isinstance(result, wrapper):
+                try:
+                    result.close = self.close  # type: ignore[attr-defined]
+                except AttributeError:  # a wrapper with __slots__: proxy it instead
+                    pass
+                else:
+                    self._passthrough = True
+                    if mode == _BODY:
+                        self.bytes_sent = _file_size(result, self.headers)
+                    return result
+        self._delegate = self._passthrough = mode == _CLOSE
+        return self
+
+    def start_response(
+        self, status: str, headers: Headers, exc_info: OptExcInfo = None
+    ) -> WriteCallable:
+        """The ``start_response`` the app is given; it calls the server's."""
+        if exc_info is not None and exc_info[1] is None:
+            exc_info = None  # (None, None, None): no exception after all
+        if exc_info is not None:
+            if self.headers_sent:
+                raise exc_info[1].with_traceback(exc_info[2])
+        elif self.status is not None:
+            raise RuntimeError(
+                "start_response() was called a second time without exc_info; "
+                "PEP 3333 allows a second call only to replace the headers after "
+                "an error, with exc_info=sys.exc_info()"
+            )
+        if exc_info is None:
+            write = self._start(status, headers, None)
+        else:
+            # If the server refuses the replacement (its headers are out), the
+            # observer keeps seeing what the server holds, not what was refused.
+            kept = self.status, self.headers, self.transforming
+            try:
+                write = self._start(status, headers, exc_info)
+            except BaseException:
+                self.status, self.headers, self.transforming = kept
+                raise
+        if self._mode != _BODY:
+            return write
+        self._write = write
+        return self.write
+
+    def _start(
+        self, status: str, headers: Headers, exc_info: OptExcInfo
+    ) -> WriteCallable:
+        """Run the hooks on the app's status and headers, then call the server."""
+        self.status = status
+        if self._hooks_start or self.transforms:
+            headers = list(headers)  # never change a list the app may reuse
+        self.headers = headers
+        if self.transforms:
+            # A body already handed to the server as is cannot start being changed.
+            allowed = not self._passthrough and not body_forbidden(
+                self.environ.get("REQUEST_METHOD"), status
+            )
+            self.transforming = allowed
+            if self._hooks_start:
+                self.on_start()
+            self.transforming = self.transforming and allowed
+            if self.transforming:
+                remove_header(self.headers, "Content-Length")
+        elif self._hooks_start:
+            self.on_start()
+        if exc_info is None:
+            return self._start_response(self.status, self.headers)
+        return self._start_response(self.status, self.headers, exc_info)
+
+    def write(self, data: bytes) -> None:
+        """The ``write()`` the app is given in body-watching mode."""
+        if self.transforming:
+            data = self.transform(data)
+            if not data:
+                return  # the transform holds it; telling the server would send headers
+        if data:
+            self.headers_sent = True
+            self.bytes_sent += len(data)
+        self._write(data)
+
+    def __iter__(self) -> Iterator[bytes]:
+        result = self._result
+        if result is None:
+            raise RuntimeError("the response was iterated after close()")
+        if self._delegate:
+            return iter(result)
+        self._iterator = iter(result)
+        return self
+
+    def __next__(self) -> bytes:
+        iterator = self._iterator
+        if iterator is None:
+            raise StopIteration
+        try:
+            try:
+                data = next(iterator)
+            except StopIteration:
+                if self.transforming and not self._finished:
+                    self._finished = True
+                    data = self.finish()
+                    if data:
+                        self.headers_sent = True
+                        self.bytes_sent += len(data)
+                        return data
+                raise
+            if self.transforming:
+                data = self.transform(data)
+        except StopIteration:
+            raise
+        except BaseException as exc:
+            self._record_error(exc)
+            raise
+        if data:
+            self.headers_sent = True
+            self.bytes_sent += len(data)
+        return data
+
+    def close(self) -> None:
+        """Close the app's iterable, then run :meth:`on_close`; exactly once.
+
+        Both run even if the first raises; the first exception is re-raised and a
+        later one is logged, so nothing is lost and nothing is masked.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        inner_close = self._inner_close
+        self._result = self._iterator = self._inner_close = None  # break cycles
+        first: BaseException | None = None
+        if inner_close is not None:
+            try:
+                inner_close()
+            except BaseException as exc:
+                first = exc
+                self._record_error(exc)
+        self._run_on_close(first)
+        if first is not None:
+            raise first
+
+    # -- helpers -------------------------------------------------------------------
+
+    def _record_error(self, exc: BaseException) -> None:
+        if self.error is None:
+            self.error = exc
+        if self._hooks_error:
+            try:
+                self.on_error(exc)
+            except Exception:
+                log.exception("%s.on_error() raised", type(self).__name__)
+
+    def _run_on_close(self, pending: BaseException | None) -> None:
+        if not self._hooks_close:
+            return
+        try:
+            self.on_close()
+        except BaseException:
+            if pending is None and self.error is None:
+                raise
+            log.exception(
+                "%s.on_close() raised while another error propagated",
+                type(self).__name__,
+            )
+
+
+class Transformer(Observer):
+    """A response proxy that may change the body: the other kind of client of the
+    core, used by compression.
+
+    After :meth:`on_start` (where a subclass decides, and sets :attr:`transforming`
+    to False to leave a response alone), every chunk the app yields or writes goes
+    through :meth:`transform`, and what :meth:`finish` returns closes the body. The
+    core removes ``Content-Length`` from a transformed response and never transforms
+    a HEAD request or a 1xx, 204 or 304 response. A response left alone after a
+    non-lazy ``start_response`` is handed on untouched, file wrappers included.
+
+    :meth:`transform` must return an empty bytestring when it holds data back, and
+    every chunk it is given must come out by the time :meth:`finish` returns.
+    """
+
+    transforms: ClassVar[bool] = True
+
+
+class Layer:
+    """A WSGI app made by applying a :class:`Middleware` to an inner app.
+
+    :attr:`app` is the inner app and :attr:`middleware` the configuration, so a stack
+    can be walked and printed (see :func:`middleware.describe`).
+    """
+
+    __slots__ = ("app", "middleware", "_observer")
+
+    def __init__(
+        self, app: WSGIApplication, middleware: Middleware, observer: type[Observer]
+    ) -> None:
+        self.app = app
+        self.middleware = middleware
+        self._observer = observer
+
+    def __call__(
+        self, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        return self._observer(self.middleware, environ, start_response).respond(
+            self.app
+        )
+
+    def __repr__(self) -> str:
+        return f"{self.middleware!r}({self.app!r})"
+
+
+class Middleware:
+    """Base of every middleware: an object holding checked configuration, which,
+    called with a WSGI app, returns the wrapped app (a PasteDeploy filter as is).
+
+    A subclass checks its options in ``__init__`` and names its per-request proxy in
+    :attr:`observer`; or it overrides ``__call__`` to return its own :class:`Layer`.
+    """
+
+    #: The per-request proxy class, instantiated once per request.
+    observer: ClassVar[type[Observer] | None] = None
+    #: Attribute names whose values :func:`repr` hides (secrets).
+    secret_options: ClassVar[frozenset[str]] = frozenset()
+
+    def __call__(self, app: WSGIApplication) -> WSGIApplication:
+        if not callable(app):
+            raise TypeError(
+                f"{type(self).__name__} wraps a WSGI application (a callable), "
+                f"got {app!r}"
+            )
+        if self.observer is None:
+            raise TypeError(
+                f"{type(self).__name__} sets no observer class and does not "
+                "override __call__"
+            )
+        return Layer(app, self, self.observer)
+
+    def __repr__(self) -> str:
+        options = ", ".join(
+            f"{name}={'***' if name in self.secret_options else repr(value)}"
+            for name, value in vars(self).items()
+            if not name.startswith("_")
+        )
+        return f"{type(self).__name__}({options})"
