@@ -108,8 +108,9 @@ def _file_wrapper_class(environ: WSGIEnvironment) -> type | None:
     return wrapper if isinstance(wrapper, type) else None
 
 
-def _file_size(result: object, headers: Headers | None) -> int:
-    """How many bytes a passed-through file wrapper will send, when it can be told."""
+def _file_size(result: object, headers: Headers | None) -> int | None:
+    """How many bytes a file wrapper will send: its Content-Length, else what is
+    left of its file; None when neither can be told (no fileno, so no sendfile)."""
     if headers is not None:
         length = get_header(headers, "Content-Length")
         if length is not None and length.isdigit():
@@ -121,7 +122,7 @@ def _file_size(result: object, headers: Headers | None) -> int:
         position = filelike.tell()  # type: ignore[union-attr]
         return max(os.fstat(fileno).st_size - int(position), 0)
     except (AttributeError, OSError, TypeError, ValueError):
-        return 0
+        return None
 
 
 # What a response proxy does with the app's iterable; see Observer.respond.
@@ -180,8 +181,8 @@ class Observer:
     headers: Headers | None = None
     #: The exception that ended the response, if any.
     error: BaseException | None = None
-    #: Bytes passed on to the server in body-watching mode; for a passed-through
-    #: file wrapper, its Content-Length or the file's remaining size (0 if unknown).
+    #: Bytes passed on to the server in body-watching mode; for a file wrapper
+    #: handed on to the server, its Content-Length or the file's remaining size.
     bytes_sent: int = 0
     #: True once a non-empty chunk or ``write()`` went out: headers are on the wire.
     headers_sent: bool = False
@@ -280,15 +281,18 @@ class Observer:
         if not self.transforming and self.status is not None:
             wrapper = _file_wrapper_class(self.environ)
             if wrapper is not None and isinstance(result, wrapper):
-                try:
-                    result.close = self.close  # type: ignore[attr-defined]
-                except AttributeError:  # a wrapper with __slots__: proxy it instead
-                    pass
-                else:
-                    self._passthrough = True
-                    if mode == _BODY:
-                        self.bytes_sent = _file_size(result, self.headers)
-                    return result
+                # Hand the server its own object back, so it can use sendfile. In
+                # body mode that needs the size told; without it, count by iterating.
+                size = _file_size(result, self.headers) if mode == _BODY else 0
+                if size is not None:
+                    try:
+                        result.close = self.close  # type: ignore[attr-defined]
+                    except AttributeError:  # a wrapper with __slots__: proxy it
+                        pass
+                    else:
+                        self._passthrough = True
+                        self.bytes_sent = size
+                        return result
         self._delegate = self._passthrough = mode == _CLOSE
         return self
 

@@ -2,7 +2,566 @@
 
 from __future__ import annotations
 
+import io
+import logging
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+from wsgiref.util import FileWrapper
+
+import pytest
+
+from middleware import Layer, Middleware, Observer, Transformer
+from middleware.core import (
+    StartResponse,
+    WSGIApplication,
+    WSGIEnvironment,
+    body_forbidden,
+    get_header,
+    remove_header,
+    status_code,
+)
+
 from . import conformance
-from .sample_middleware import SUBJECTS
+from .conformance import (
+    AppError,
+    CountingFile,
+    CountingIterable,
+    Probe,
+    make_environ,
+    run,
+    text_headers,
+)
+from .sample_middleware import (
+    SUBJECTS,
+    BodyRecorder,
+    CloseRecorder,
+    Tag,
+    Upper,
+    records,
+)
 
 test_conformance = conformance.suite(*SUBJECTS)
+
+
+# -- small building blocks ------------------------------------------------------------
+
+
+def simple_app(
+    body: list[bytes], headers: list[tuple[str, str]] | None = None
+) -> WSGIApplication:
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+        start_response("200 OK", headers if headers is not None else text_headers())
+        return body
+
+    return app
+
+
+def hooked(**members: Any) -> Middleware:
+    """A middleware whose observer has the given hooks and class options."""
+    observer = type("Hooked", (Observer,), members)
+    middleware: Middleware = type("Hooked", (Middleware,), {"observer": observer})()
+    return middleware
+
+
+def transformer(**members: Any) -> Middleware:
+    """A middleware whose transformer has the given hooks."""
+    observer = type("T", (Transformer,), members)
+    middleware: Middleware = type("T", (Middleware,), {"observer": observer})()
+    return middleware
+
+
+def lax_start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
+    """A server start_response that never re-raises (the proxy must do it)."""
+    return lambda data: None
+
+
+# -- what the server gets back --------------------------------------------------------
+
+
+def test_pass_mode_returns_the_apps_own_iterable() -> None:
+    body = [b"x"]
+    result = Tag()(simple_app(body))(make_environ(), lax_start_response)
+    assert result is body
+
+
+def test_close_mode_keeps_the_file_wrapper_object_and_chains_close() -> None:
+    probe = Probe()
+    inner: list[object] = []
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Any:
+        start_response("200 OK", text_headers(3))
+        wrapper = FileWrapper(CountingFile(probe, b"abc"))
+        inner.append(wrapper)
+        return wrapper
+
+    environ = make_environ()
+    result = CloseRecorder()(app)(environ, lax_start_response)
+    assert result is inner[0]
+    assert b"".join(result) == b"abc"
+    result.close()  # type: ignore[attr-defined]
+    result.close()  # type: ignore[attr-defined]
+    assert probe.closes == 1
+    assert [r.closes for r in records(environ)] == [1]
+
+
+@pytest.mark.parametrize("length", [True, False], ids=["content-length", "no-length"])
+def test_body_mode_file_wrapper_counts_its_length(length: bool) -> None:
+    """With a Content-Length the wrapper is handed on and its length counted; an
+    in-memory file with neither length nor fileno is iterated and counted."""
+    environ = make_environ()
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Any:
+        start_response("200 OK", text_headers(3 if length else None))
+        return FileWrapper(io.BytesIO(b"abc"))
+
+    outcome = run(BodyRecorder()(app), environ)
+    assert outcome.body == b"abc"
+    assert isinstance(outcome.result, FileWrapper) is length
+    assert records(environ)[0].bytes_sent == 3
+
+
+def test_file_wrapper_size_from_a_real_file(tmp_path: Any) -> None:
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"0123456789")
+    environ = make_environ()
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Any:
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        handle = open(path, "rb")  # noqa: SIM115 - closed by the wrapper's close()
+        handle.seek(4)
+        return FileWrapper(handle)
+
+    outcome = run(BodyRecorder()(app), environ)
+    assert outcome.body == b"456789"
+    assert records(environ)[0].bytes_sent == 6
+
+
+def test_file_wrapper_with_slots_is_proxied_and_closed_once() -> None:
+    probe = Probe()
+
+    class SlottedWrapper:
+        __slots__ = ("items",)
+
+        def __init__(self, items: list[bytes]) -> None:
+            self.items = items
+
+        def __iter__(self) -> Iterator[bytes]:
+            return iter(self.items)
+
+        def close(self) -> None:
+            probe.closes += 1
+
+    environ = make_environ()
+    environ["wsgi.file_wrapper"] = SlottedWrapper
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Any:
+        start_response("200 OK", text_headers())
+        return SlottedWrapper([b"ab"])
+
+    outcome = run(CloseRecorder()(app), environ)
+    assert not isinstance(outcome.result, SlottedWrapper)
+    assert outcome.body == b"ab"
+    assert probe.closes == 1
+
+
+def test_function_file_wrapper_as_in_uwsgi_is_wrapped() -> None:
+    environ = make_environ()
+    environ["wsgi.file_wrapper"] = lambda f, size=8192: FileWrapper(f, size)
+    probe = Probe()
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Any:
+        start_response("200 OK", text_headers())
+        return environ["wsgi.file_wrapper"](CountingFile(probe, b"abc"))
+
+    outcome = run(CloseRecorder()(app), environ)
+    assert outcome.body == b"abc"
+    assert probe.closes == 1
+
+
+def test_transformer_that_declines_hands_on_the_apps_iterable() -> None:
+    decline = transformer(on_start=lambda self: setattr(self, "transforming", False))
+    body = [b"x"]
+    assert decline(simple_app(body))(make_environ(), lax_start_response) is body
+
+
+@pytest.mark.parametrize("hook_obeys", [True, False], ids=["obeys", "forces-on"])
+def test_declined_response_cannot_start_transforming_after_exc_info(
+    hook_obeys: bool,
+) -> None:
+    """Once the app's iterable went to the server as is, a replacement response
+    must not be transformed (nor its Content-Length dropped): the body would not
+    go through the transform. Even a hook that insists cannot turn it on."""
+
+    def decide(self: Transformer) -> None:
+        assert self.headers is not None
+        wanted = (get_header(self.headers, "Content-Type") or "").startswith("text/")
+        self.transforming = (self.transforming or not hook_obeys) and wanted
+        self.headers.append(("X-T", str(self.transforming)))
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Any:
+        start_response("200 OK", [("Content-Type", "image/png")])
+
+        def body() -> Iterator[bytes]:
+            yield b""
+            try:
+                raise AppError
+            except AppError:
+                start_response("500 Oops", text_headers(len(b"error")), sys.exc_info())
+            yield b"error"
+
+        return body()
+
+    layer = transformer(on_start=decide, transform=lambda self, d: d.upper())
+    outcome = run(layer(app))
+    assert outcome.status == "500 Oops"
+    assert outcome.header("X-T") == str(not hook_obeys)  # what the hook wanted
+    assert outcome.body == b"error"  # ...but the core did not transform
+    assert outcome.header("Content-Length") == "5"
+
+
+# -- headers --------------------------------------------------------------------------
+
+
+def test_hooks_never_change_the_apps_header_list() -> None:
+    shared = text_headers(1)
+    app = simple_app([b"x"], shared)
+    for layer in (Tag(), Upper()):
+        run(layer(app))
+        assert shared == text_headers(1)
+
+
+def test_transformer_drops_content_length_and_keeps_it_on_head() -> None:
+    app = simple_app([b"abc"], text_headers(3))
+    get = run(Upper()(app))
+    assert get.header("Content-Length") is None and get.body == b"ABC"
+    head = run(Upper()(app), make_environ("HEAD"))
+    assert head.header("Content-Length") == "3" and head.body == b"abc"
+
+
+@pytest.mark.parametrize(
+    "status", ["100 Continue", "204 No Content", "304 Not Modified"]
+)
+def test_transformer_never_gives_a_bodiless_status_a_body(status: str) -> None:
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+        start_response(status, [])
+        return []
+
+    adds = transformer(finish=lambda self: b"trailer")
+    outcome = run(adds(app))
+    assert outcome.status == status and outcome.body == b""
+
+
+def test_transformer_order_write_then_iterable_then_finish() -> None:
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+        write = start_response("200 OK", text_headers())
+        write(b"a")
+        write(b"")
+        write(b"b")
+        return [b"c", b"", b"d"]
+
+    seen: list[bytes] = []
+
+    def transform(self: Transformer, data: bytes) -> bytes:
+        seen.append(data)
+        return data.upper()
+
+    layer = transformer(transform=transform, finish=lambda self: b"!")
+    outcome = run(layer(app))
+    assert outcome.chunks == [b"A", b"B", b"C", b"", b"D", b"!"]
+    assert seen == [b"a", b"", b"b", b"c", b"", b"d"]
+
+
+def test_transform_holding_data_back_sends_empty_chunks_not_nothing() -> None:
+    held: list[bytes] = []
+
+    def transform(self: Transformer, data: bytes) -> bytes:
+        held.append(data)
+        return b""
+
+    layer = transformer(transform=transform, finish=lambda self: b"".join(held))
+    outcome = run(layer(simple_app([b"a", b"b"])))
+    assert outcome.chunks == [b"", b"", b"ab"]
+
+
+# -- start_response rules -------------------------------------------------------------
+
+
+def test_second_start_response_without_exc_info_is_refused() -> None:
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+        start_response("200 OK", text_headers())
+        start_response("200 OK", text_headers())
+        return []
+
+    outcome = run(Tag()(app))
+    assert isinstance(outcome.error, RuntimeError)
+    assert "exc_info" in str(outcome.error)
+
+
+def test_exc_info_of_nones_counts_as_no_exc_info() -> None:
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+        start_response("200 OK", text_headers(), (None, None, None))
+        return [b"x"]
+
+    assert run(Tag()(app)).body == b"x"
+
+
+@pytest.mark.parametrize(
+    "layer", [BodyRecorder(), Upper()], ids=["body", "transformer"]
+)
+def test_proxy_reraises_exc_info_itself_once_bytes_went_out(layer: Middleware) -> None:
+    """Even behind a server (or outer layer) that would accept the replacement."""
+    errors: list[BaseException] = []
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Any:
+        start_response("200 OK", text_headers())
+
+        def body() -> Iterator[bytes]:
+            yield b"sent"
+            try:
+                raise AppError("late")
+            except AppError:
+                try:
+                    start_response("500 X", text_headers(), sys.exc_info())
+                except AppError as exc:
+                    errors.append(exc)
+                    raise
+
+        return body()
+
+    result = layer(app)(make_environ(), lax_start_response)
+    chunks: list[bytes] = []
+    with pytest.raises(AppError, match="late"):
+        chunks.extend(result)
+    result.close()  # type: ignore[attr-defined]
+    assert len(errors) == 1 and chunks == [
+        b"SENT" if layer.observer is not BodyRecorder.observer else b"sent"
+    ]
+
+
+# -- close() on every path ------------------------------------------------------------
+
+
+def test_close_is_idempotent_and_iteration_after_close_is_refused() -> None:
+    probe = Probe()
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Any:
+        start_response("200 OK", text_headers())
+        return CountingIterable(probe, [b"a"])
+
+    result: Any = BodyRecorder()(app)(make_environ(), lax_start_response)
+    result.close()
+    result.close()
+    assert probe.closes == 1
+    with pytest.raises(RuntimeError, match="after close"):
+        iter(result)
+
+
+def test_on_close_error_propagates_when_nothing_else_failed() -> None:
+    probe = Probe()
+
+    def on_close(self: Observer) -> None:
+        raise AppError("in on_close")
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Any:
+        start_response("200 OK", text_headers())
+        return CountingIterable(probe, [b"a"])
+
+    outcome = run(hooked(on_close=on_close)(app))
+    assert isinstance(outcome.error, AppError) and probe.closes == 1
+
+
+def test_on_close_error_is_logged_not_masking_the_inner_close_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    probe = Probe()
+
+    def on_close(self: Observer) -> None:
+        raise ValueError("hook failed too")
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Any:
+        start_response("200 OK", text_headers())
+        return CountingIterable(probe, [b"a"], fail_close=True)
+
+    with caplog.at_level(logging.ERROR, logger="middleware.core"):
+        outcome = run(hooked(on_close=on_close)(app))
+    assert isinstance(outcome.error, AppError) and probe.closes == 1
+    assert "on_close() raised" in caplog.text and "hook failed too" in caplog.text
+
+
+def test_on_close_runs_and_is_logged_when_the_app_raised(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    calls: list[str] = []
+
+    def on_close(self: Observer) -> None:
+        calls.append("close")
+        raise ValueError("hook")
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+        raise AppError("app")
+
+    with caplog.at_level(logging.ERROR, logger="middleware.core"):
+        outcome = run(hooked(on_close=on_close)(app))
+    assert isinstance(outcome.error, AppError) and calls == ["close"]
+
+
+def test_on_error_failure_is_logged_and_the_original_error_propagates(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def on_error(self: Observer, exc: BaseException) -> None:
+        raise ValueError("reporter broke")
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterator[bytes]:
+        start_response("200 OK", text_headers())
+        yield b"a"
+        raise AppError("app")
+
+    with caplog.at_level(logging.ERROR, logger="middleware.core"):
+        outcome = run(hooked(on_error=on_error)(app))
+    assert isinstance(outcome.error, AppError)
+    assert "on_error() raised" in caplog.text
+
+
+@pytest.mark.parametrize("lazy", [False, True], ids=["eager", "lazy"])
+def test_on_start_raising_still_closes_the_app_iterable_once(lazy: bool) -> None:
+    probe = Probe()
+
+    def on_start(self: Observer) -> None:
+        raise AppError("hook")
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Any:
+        def body() -> Iterator[bytes]:
+            if lazy:
+                start_response("200 OK", text_headers())
+            yield b"a"
+
+        if not lazy:
+            try:
+                start_response("200 OK", text_headers())
+            except AppError:
+                probe.closes += 1  # nothing returned: the app cleans up itself
+                raise
+        return CountingIterable(probe, body())
+
+    outcome = run(hooked(on_start=on_start, watch_body=True)(app))
+    assert isinstance(outcome.error, AppError) and probe.closes == 1
+
+
+def test_transform_raising_mid_stream_reaches_the_server_and_closes_once() -> None:
+    probe = Probe()
+
+    def transform(self: Transformer, data: bytes) -> bytes:
+        if data == b"bad":
+            raise AppError("transform")
+        return data
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Any:
+        start_response("200 OK", text_headers())
+        return CountingIterable(probe, [b"ok", b"bad", b"never"])
+
+    outcome = run(transformer(transform=transform)(app))
+    assert isinstance(outcome.error, AppError)
+    assert outcome.body == b"ok" and probe.closes == 1
+
+
+# -- per-request state ----------------------------------------------------------------
+
+
+def test_one_stack_serves_many_threads_without_sharing_state() -> None:
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterator[bytes]:
+        name = environ["PATH_INFO"].encode()
+        start_response("200 OK", text_headers())
+        for _ in range(20):
+            yield name
+
+    from middleware import compose
+
+    stack = compose(app, BodyRecorder(), Upper(), CloseRecorder(), Tag())
+    failures: list[str] = []
+
+    def client(index: int) -> None:
+        for _ in range(50):
+            environ = make_environ(path=f"/t{index}")
+            outcome = run(stack, environ)
+            expected = f"/T{index}".encode() * 20
+            if outcome.body != expected or records(environ)[-1].bytes_sent != len(
+                expected
+            ):
+                failures.append(f"thread {index}: {outcome.body[:20]!r}")
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+
+
+# -- the Middleware base and the helpers ----------------------------------------------
+
+
+def test_middleware_refuses_a_non_callable_app() -> None:
+    with pytest.raises(TypeError, match="Tag wraps a WSGI application"):
+        Tag()("not an app")  # type: ignore[arg-type]
+
+
+def test_middleware_without_observer_says_so() -> None:
+    class Empty(Middleware):
+        pass
+
+    with pytest.raises(TypeError, match="Empty sets no observer class"):
+        Empty()(simple_app([]))
+
+
+def test_layer_exposes_app_and_configuration_and_repr() -> None:
+    app = simple_app([])
+    layer = Tag(tag="v")(app)
+    assert isinstance(layer, Layer)
+    assert layer.app is app and layer.middleware.tag == "v"  # type: ignore[attr-defined]
+    assert repr(layer).startswith("Tag(tag='v')(<function")
+
+
+def test_repr_hides_secret_options() -> None:
+    class Secretive(Middleware):
+        observer = Observer
+        secret_options = frozenset({"secret"})
+
+        def __init__(self) -> None:
+            self.secret = "hunter2"
+            self.name = "x"
+            self._private = 1
+
+    assert repr(Secretive()) == "Secretive(secret=***, name='x')"
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [("200 OK", 200), ("404 Not Found", 404), ("", 0), ("abc", 0)],
+)
+def test_status_code(status: str, code: int) -> None:
+    assert status_code(status) == code
+
+
+@pytest.mark.parametrize(
+    ("method", "status", "forbidden"),
+    [
+        pytest.param("GET", "200 OK", False, id="get-200"),
+        pytest.param("HEAD", "200 OK", True, id="head"),
+        pytest.param("GET", "101 Switching Protocols", True, id="1xx"),
+        pytest.param("GET", "204 No Content", True, id="204"),
+        pytest.param("GET", "304 Not Modified", True, id="304"),
+        pytest.param("POST", "500 Internal Server Error", False, id="post-500"),
+    ],
+)
+def test_body_forbidden(method: str, status: str, forbidden: bool) -> None:
+    assert body_forbidden(method, status) is forbidden
+
+
+def test_header_helpers_are_case_insensitive() -> None:
+    headers = [("Content-Length", "3"), ("X-A", "1"), ("content-length", "4")]
+    assert get_header(headers, "CONTENT-LENGTH") == "3"
+    assert get_header(headers, "missing") is None
+    remove_header(headers, "Content-length")
+    assert headers == [("X-A", "1")]
