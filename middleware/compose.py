@@ -81,7 +81,7 @@ def describe(app: WSGIApplication) -> str:
         if isinstance(current, Layer):
             lines.append(f"{len(lines) + 1}. {current.middleware!r}")
         elif callable(inner) and not isinstance(current, type):
-            lines.append(f"{len(lines) + 1}. {type(current).__qualname__}")
+            lines.append(f"{len(lines) + 1}. {type(current).__name__}")
         else:
             break
         current = inner
