@@ -1,0 +1,74 @@
+"""Start a real WSGI server in a subprocess on 127.0.0.1, and stop it by its PID."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = "tests.serverapp:app"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def command(kind: str, port: int) -> list[str]:
+    if kind == "waitress":
+        return [sys.executable, "-m", "waitress", f"--listen=127.0.0.1:{port}", APP]
+    if kind == "gunicorn":
+        return [
+            sys.executable, "-m", "gunicorn", "--workers=1", "--graceful-timeout=2",
+            f"--bind=127.0.0.1:{port}", APP,
+        ]  # fmt: skip
+    if kind == "wsgiref":
+        return [sys.executable, "-m", "tests.serverapp", str(port)]
+    raise ValueError(f"unknown server {kind!r}")
+
+
+@contextlib.contextmanager
+def running(kind: str, tmp_path: Path) -> Iterator[int]:
+    """Run server *kind* serving tests.serverapp; yield its port."""
+    port = free_port()
+    log = (tmp_path / f"{kind}.log").open("wb")
+    proc = subprocess.Popen(
+        command(kind, port),
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(
+                    f"{kind} exited with {proc.returncode}: "
+                    + (tmp_path / f"{kind}.log").read_text(errors="replace")
+                )
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        yield port
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()

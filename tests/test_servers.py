@@ -1,0 +1,100 @@
+"""The stack over real HTTP: waitress, gunicorn and wsgiref in subprocesses."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .servers import running
+
+SERVERS = ["waitress", "gunicorn", "wsgiref"]
+FILE = Path(__file__).with_name("serverapp.py")
+
+pytestmark = pytest.mark.server
+
+
+def request(
+    port: int, method: str, path: str
+) -> tuple[http.client.HTTPResponse, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+    try:
+        conn.request(method, path)
+        response = conn.getresponse()
+        return response, response.read()
+    finally:
+        conn.close()
+
+
+def stats(port: int) -> dict[str, int]:
+    data: dict[str, int] = json.loads(request(port, "GET", "/_stats")[1])
+    return data
+
+
+def wait_for(port: int, key: str, timeout: float = 15.0) -> dict[str, int]:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = stats(port)
+        if key in found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
+
+
+@pytest.fixture(params=SERVERS)
+def server(request: Any, tmp_path: Path) -> Any:
+    with running(request.param, tmp_path) as port:
+        yield port
+
+
+def test_responses_through_the_stack(server: int) -> None:
+    response, body = request(server, "GET", "/hello?id=h")
+    assert response.status == 200 and body == b"HELLO"
+    assert response.getheader("X-Tag") == "yes"
+    assert response.getheader("X-Upper") == "1"
+    assert response.getheader("Content-Length") in (None, "5")
+
+    response, body = request(server, "HEAD", "/hello?id=head")
+    assert response.status == 200 and body == b""
+    assert response.getheader("X-Upper") == "0"
+
+    response, body = request(server, "GET", "/lazy?id=l")
+    assert body == b"LAZY BODY"
+
+    counts = wait_for(server, "observer-close:l")
+    assert counts["observer-close:h"] == 1
+    assert counts["observer-close:l"] == 1
+    assert counts["observer-bytes:l"] == len(b"LAZY BODY")
+
+
+def test_file_wrapper_reaches_the_server_as_its_own_object(server: int) -> None:
+    response, body = request(server, "GET", "/file?id=f")
+    assert body == FILE.read_bytes()
+    assert response.getheader("Content-Length") == str(len(body))
+    counts = wait_for(server, "observer-close:f")
+    assert counts.get("passthrough:f") == 1, counts
+    assert counts["observer-close:f"] == 1
+    assert counts["observer-bytes:f"] == len(body)
+
+
+def test_client_disconnect_mid_stream_closes_once(server: int) -> None:
+    sock = socket.create_connection(("127.0.0.1", server), timeout=20)
+    sock.sendall(b"GET /stream?id=gone HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    received = b""
+    while len(received) < 32 * 1024:
+        chunk = sock.recv(65536)
+        assert chunk, "the server ended the stream early"
+        received += chunk
+    sock.close()
+
+    counts = wait_for(server, "observer-close:gone")
+    assert counts.get("app-close:gone") == 1, counts
+    assert counts.get("observer-close:gone") == 1, counts
+    time.sleep(0.5)  # and it stays at one
+    later = stats(server)
+    assert later["app-close:gone"] == 1 and later["observer-close:gone"] == 1
+    assert later["observer-bytes:gone"] >= 32 * 1024 - 200
