@@ -36,7 +36,8 @@ def count(key: str, amount: int = 1) -> None:
 
 
 def request_id(environ: WSGIEnvironment) -> str:
-    return parse_qs(environ.get("QUERY_STRING", "")).get("id", ["-"])[0]
+    query: str = environ.get("QUERY_STRING", "")
+    return parse_qs(query).get("id", ["-"])[0]
 
 
 class CountedStream:
