@@ -102,12 +102,6 @@ def remove_header(headers: Headers, name: str) -> None:
     headers[:] = [item for item in headers if item[0].lower() != name]
 
 
-def _file_wrapper_class(environ: WSGIEnvironment) -> type | None:
-    # uWSGI's file_wrapper is a function, not a class: such results get wrapped.
-    wrapper = environ.get("wsgi.file_wrapper")
-    return wrapper if isinstance(wrapper, type) else None
-
-
 def _file_size(result: object, headers: Headers | None) -> int | None:
     """How many bytes a file wrapper will send: its Content-Length, else what is
     left of its file; None when neither can be told (no fileno, so no sendfile)."""
@@ -124,6 +118,8 @@ def _file_size(result: object, headers: Headers | None) -> int | None:
     except (AttributeError, OSError, TypeError, ValueError):
         return None
 
+
+_new = object.__new__
 
 # What a response proxy does with the app's iterable; see Observer.respond.
 _PASS, _CLOSE, _BODY = 0, 1, 2
@@ -188,7 +184,7 @@ class Observer:
     headers_sent: bool = False
     #: Whether this response's body goes through :meth:`Transformer.transform`.
     transforming: bool = False
-    _result: Iterable[bytes] | None = None
+    _result: Iterable[bytes] = ()
     _inner_close: Callable[[], object] | None = None
     _iterator: Iterator[bytes] | None = None
     _delegate: bool = False
@@ -203,21 +199,35 @@ class Observer:
         cls._hooks_start = cls.on_start is not Observer.on_start
         cls._hooks_error = cls.on_error is not Observer.on_error
         cls._hooks_close = cls.on_close is not Observer.on_close
+        if cls.transforms:
+            cls._hooks_start = True  # the core decides on transforming at start
         if cls.transforms or cls.watch_body or cls._hooks_error:
             cls._mode = _BODY
         elif cls._hooks_close:
             cls._mode = _CLOSE
         else:
             cls._mode = _PASS
+        # Close mode hands iteration to the app's own iterator.
+        cls._delegate = cls._mode == _CLOSE
 
-    def __init__(
-        self, middleware: Any, environ: WSGIEnvironment, start_response: StartResponse
-    ) -> None:
-        #: The middleware (configuration object) this request runs through.
-        self.middleware = middleware
-        #: The WSGI environ of this request.
-        self.environ = environ
-        self._start_response = start_response
+    # Observers are made by their Layer, per request, without an __init__ call
+    # (one Python frame less on every request); set up state in on_request.
+    #: The middleware (configuration object) this request runs through.
+    middleware: Any
+    #: The WSGI environ of this request.
+    environ: WSGIEnvironment
+    _start_response: StartResponse
+
+    @classmethod
+    def for_request(
+        cls, middleware: Any, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Observer:
+        """Make the observer of one request (what :class:`Layer` does)."""
+        observer = _new(cls)
+        observer.middleware = middleware
+        observer.environ = environ
+        observer._start_response = start_response
+        return observer
 
     # -- hooks ---------------------------------------------------------------------
 
@@ -262,95 +272,115 @@ class Observer:
         except BaseException as exc:
             self._closed = True  # no iterable: nothing to close
             self._record_error(exc)
-            self._run_on_close(None)
+            self._run_on_close()
             raise
         mode = self._mode
-        if (
-            self.transforms
-            and self.status is not None
-            and not self.transforming
-            and not (self.watch_body or self._hooks_error)
-        ):
-            # Started already and left alone: hand it on as a plain observer would.
-            mode = _CLOSE if self._hooks_close else _PASS
         if mode == _PASS:
-            self._passthrough = True
             return result
-        self._result = result
-        self._inner_close = getattr(result, "close", None)
-        if not self.transforming and self.status is not None:
-            wrapper = _file_wrapper_class(self.environ)
-            if wrapper is not None and isinstance(result, wrapper):
-                # Hand the server its own object back, so it can use sendfile. In
-                # body mode that needs the size told; without it, count by iterating.
-                size = _file_size(result, self.headers) if mode == _BODY else 0
-                if size is not None:
-                    try:
-                        result.close = self.close  # type: ignore[attr-defined]
-                    except AttributeError:  # a wrapper with __slots__: proxy it
-                        pass
-                    else:
-                        self._passthrough = True
-                        self.bytes_sent = size
+        if self.status is not None and not self.transforming:
+            if self.transforms:
+                # Started already and the body is left alone: a transformer that
+                # declined hands it on as a plain observer would.
+                self._passthrough = True
+                if not (self.watch_body or self._hooks_error):
+                    if not self._hooks_close:
                         return result
-        self._delegate = self._passthrough = mode == _CLOSE
+                    mode = _CLOSE
+                    self._delegate = True
+            # uWSGI's file_wrapper is a function, not a class: its results get
+            # wrapped like any iterable.
+            wrapper = self.environ.get("wsgi.file_wrapper")
+            if (
+                isinstance(wrapper, type)
+                and isinstance(result, wrapper)
+                and self._hand_on_file(result, mode)
+            ):
+                return result
+        self._result = result
         return self
+
+    def _hand_on_file(self, result: Any, mode: int) -> bool:
+        """Give the server back its own file wrapper, with our close chained to its
+        close, so the server can use sendfile. In body mode that needs the size
+        told; without it (no length, no fileno, so no sendfile) we iterate."""
+        size = _file_size(result, self.headers) if mode == _BODY else 0
+        if size is None:
+            return False
+        inner_close = getattr(result, "close", None)
+        try:
+            result.close = self.close
+        except AttributeError:  # a wrapper with __slots__: proxy it
+            return False
+        self._inner_close = inner_close
+        self.bytes_sent = size
+        return True
 
     def start_response(
         self, status: str, headers: Headers, exc_info: OptExcInfo = None
     ) -> WriteCallable:
         """The ``start_response`` the app is given; it calls the server's."""
-        if exc_info is not None and exc_info[1] is None:
-            exc_info = None  # (None, None, None): no exception after all
-        if exc_info is not None:
-            if self.headers_sent:
-                raise exc_info[1].with_traceback(exc_info[2])
-        elif self.status is not None:
+        if exc_info is not None and exc_info[1] is not None:
+            return self._restart(status, headers, exc_info)
+        if self.status is not None:
             raise RuntimeError(
                 "start_response() was called a second time without exc_info; "
                 "PEP 3333 allows a second call only to replace the headers after "
                 "an error, with exc_info=sys.exc_info()"
             )
-        if exc_info is None:
-            write = self._start(status, headers, None)
+        self.status = status
+        if self._hooks_start:
+            self.headers = list(headers)  # never change a list the app may reuse
+            if self.transforms:
+                self._decide()
+            else:
+                self.on_start()
+            status = self.status
+            headers = self.headers
         else:
-            # If the server refuses the replacement (its headers are out), the
-            # observer keeps seeing what the server holds, not what was refused.
-            kept = self.status, self.headers, self.transforming
-            try:
-                write = self._start(status, headers, exc_info)
-            except BaseException:
-                self.status, self.headers, self.transforming = kept
-                raise
+            self.headers = headers
+        write = self._start_response(status, headers)
         if self._mode != _BODY:
             return write
         self._write = write
         return self.write
 
-    def _start(
-        self, status: str, headers: Headers, exc_info: OptExcInfo
+    def _restart(
+        self, status: str, headers: Headers, exc_info: ExcInfo
     ) -> WriteCallable:
-        """Run the hooks on the app's status and headers, then call the server."""
-        self.status = status
-        if self._hooks_start or self.transforms:
-            headers = list(headers)  # never change a list the app may reuse
-        self.headers = headers
-        if self.transforms:
-            # A body already handed to the server as is cannot start being changed.
-            allowed = not self._passthrough and not body_forbidden(
-                self.environ.get("REQUEST_METHOD"), status
-            )
-            self.transforming = allowed
-            if self._hooks_start:
+        """start_response called with exc_info: replace the headers, or re-raise."""
+        if self.headers_sent:
+            raise exc_info[1].with_traceback(exc_info[2])
+        # If the server refuses the replacement (its headers are out), the observer
+        # keeps seeing what the server holds, not what was refused.
+        kept = self.status, self.headers, self.transforming
+        try:
+            self.status = status
+            self.headers = list(headers)
+            if self.transforms:
+                self._decide()
+            elif self._hooks_start:
                 self.on_start()
-            self.transforming = self.transforming and allowed
-            if self.transforming:
-                remove_header(self.headers, "Content-Length")
-        elif self._hooks_start:
-            self.on_start()
-        if exc_info is None:
-            return self._start_response(self.status, self.headers)
-        return self._start_response(self.status, self.headers, exc_info)
+            write = self._start_response(self.status, self.headers, exc_info)
+        except BaseException:
+            self.status, self.headers, self.transforming = kept
+            raise
+        if self._mode != _BODY:
+            return write
+        self._write = write
+        return self.write
+
+    def _decide(self) -> None:
+        """A transformer's start: may this body be changed, and does the hook want
+        to? A body already handed to the server as is cannot start being changed."""
+        headers = self.headers
+        allowed = not self._passthrough and not body_forbidden(
+            self.environ.get("REQUEST_METHOD"), self.status or ""
+        )
+        self.transforming = allowed
+        self.on_start()
+        self.transforming = self.transforming and allowed
+        if self.transforming and headers is not None:
+            remove_header(headers, "Content-Length")
 
     def write(self, data: bytes) -> None:
         """The ``write()`` the app is given in body-watching mode."""
@@ -364,12 +394,11 @@ class Observer:
         self._write(data)
 
     def __iter__(self) -> Iterator[bytes]:
-        result = self._result
-        if result is None:
+        if self._closed:
             raise RuntimeError("the response was iterated after close()")
         if self._delegate:
-            return iter(result)
-        self._iterator = iter(result)
+            return iter(self._result)
+        self._iterator = iter(self._result)
         return self
 
     def __next__(self) -> bytes:
@@ -409,18 +438,19 @@ class Observer:
         if self._closed:
             return
         self._closed = True
-        inner_close = self._inner_close
-        self._result = self._iterator = self._inner_close = None  # break cycles
-        first: BaseException | None = None
+        inner_close = self._inner_close or getattr(self._result, "close", None)
         if inner_close is not None:
             try:
                 inner_close()
             except BaseException as exc:
-                first = exc
                 self._record_error(exc)
-        self._run_on_close(first)
-        if first is not None:
-            raise first
+                self._run_on_close()
+                raise
+        if self._hooks_close:
+            if self.error is not None:
+                self._run_on_close()  # never let on_close mask that error
+            else:
+                self.on_close()
 
     # -- helpers -------------------------------------------------------------------
 
@@ -433,13 +463,14 @@ class Observer:
             except Exception:
                 log.exception("%s.on_error() raised", type(self).__name__)
 
-    def _run_on_close(self, pending: BaseException | None) -> None:
+    def _run_on_close(self) -> None:
+        """Run on_close; if it raises while another error propagates, log it."""
         if not self._hooks_close:
             return
         try:
             self.on_close()
         except BaseException:
-            if pending is None and self.error is None:
+            if self.error is None:
                 raise
             log.exception(
                 "%s.on_close() raised while another error propagated",
@@ -484,9 +515,12 @@ class Layer:
     def __call__(
         self, environ: WSGIEnvironment, start_response: StartResponse
     ) -> Iterable[bytes]:
-        return self._observer(self.middleware, environ, start_response).respond(
-            self.app
-        )
+        # Observer.for_request, inlined: this runs once per request per layer.
+        observer = _new(self._observer)
+        observer.middleware = self.middleware
+        observer.environ = environ
+        observer._start_response = start_response
+        return observer.respond(self.app)
 
     def __repr__(self) -> str:
         return f"{self.middleware!r}({self.app!r})"

@@ -1,0 +1,177 @@
+"""Cost of one layer: the core's observer against the cheapest hand-written wrapper.
+
+Runs in one process, on one request shape (GET, a one-chunk list body, served by a
+minimal in-process server loop that iterates and closes):
+
+- ``bare``: the app alone (the floor);
+- ``closure``: the cheapest layer CPython allows that still forwards close(): a
+  closure returning a close-proxy object whose ``__iter__`` is the app's iterator;
+- ``closure+sr``: the same, also wrapping start_response (as any layer that sees the
+  status must);
+- ``observer-pass``: our Observer with only ``on_start`` (sees status and headers);
+- ``observer-close``: ``on_start`` and ``on_close`` (what an access log or a timer
+  needs; the fair match for ``closure+sr``);
+- ``observer-body``: ``watch_body`` (counts bytes: every chunk passes through Python).
+
+Each is stacked 1, 3 and 6 deep. Printed: the median microseconds per request over
+the repeats, the overhead per layer over ``bare``, and that overhead as a ratio of
+``closure``'s and of ``closure+sr``'s at the same depth. The target (issue 2) is at
+most 1.5x the minimal wrapper's overhead per layer. Timings are medians because
+shared machines are noisy; compare ratios, not absolute figures, across machines.
+
+Run: ``python benchmarks/bench_core.py [--repeat 15] [--number 20000]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import timeit
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from middleware import Middleware, Observer, compose
+
+App = Callable[[dict[str, Any], Any], Iterable[bytes]]
+
+BODY = [b"hello, world"]
+HEADERS = [("Content-Type", "text/plain"), ("Content-Length", "12")]
+
+
+def bare(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+    start_response("200 OK", HEADERS)
+    return BODY
+
+
+def _noop(*args: Any) -> None:
+    return None
+
+
+class ClosingProxy:
+    """The minimal close-proxy: iterate the app's iterator, close it, call back."""
+
+    __slots__ = ("_result", "_callback")
+
+    def __init__(self, result: Iterable[bytes], callback: Callable[[], None]) -> None:
+        self._result = result
+        self._callback = callback
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._result)
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._result, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self._callback()
+
+
+def closure(app: App) -> App:
+    def wrapped(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        return ClosingProxy(app(environ, start_response), _noop)
+
+    return wrapped
+
+
+def closure_sr(app: App) -> App:
+    def wrapped(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        seen: list[str] = []
+
+        def sr(status: str, headers: Any, exc_info: Any = None) -> Any:
+            seen.append(status)
+            if exc_info is None:
+                return start_response(status, headers)
+            return start_response(status, headers, exc_info)
+
+        return ClosingProxy(app(environ, sr), _noop)
+
+    return wrapped
+
+
+class _Pass(Observer):
+    def on_start(self) -> None:
+        pass
+
+
+class _Close(Observer):
+    def on_start(self) -> None:
+        pass
+
+    def on_close(self) -> None:
+        pass
+
+
+class _Body(Observer):
+    watch_body = True
+
+    def on_close(self) -> None:
+        pass
+
+
+def middleware_for(observer: type[Observer]) -> Callable[[], Middleware]:
+    return type(observer.__name__, (Middleware,), {"observer": observer})
+
+
+LAYERS: dict[str, Callable[[], Callable[[App], App]]] = {
+    "closure": lambda: closure,
+    "closure+sr": lambda: closure_sr,
+    "observer-pass": middleware_for(_Pass),
+    "observer-close": middleware_for(_Close),
+    "observer-body": middleware_for(_Body),
+}
+
+
+def serve(app: App, environ: dict[str, Any]) -> None:
+    """A minimal server: call, iterate, close."""
+
+    def start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
+        return _noop
+
+    result = app(environ, start_response)
+    for _chunk in result:
+        pass
+    close = getattr(result, "close", None)
+    if close is not None:
+        close()
+
+
+def measure(app: App, number: int, repeat: int) -> float:
+    environ: dict[str, Any] = {"REQUEST_METHOD": "GET", "PATH_INFO": "/"}
+    times = timeit.repeat(lambda: serve(app, environ), number=number, repeat=repeat)
+    return statistics.median(times) / number * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--number", type=int, default=20000)
+    args = parser.parse_args()
+
+    base = measure(bare, args.number, args.repeat)
+    print(f"bare app: {base:.3f} us/request (median of {args.repeat} x {args.number})")
+    print()
+    print(
+        f"{'layer':<16}{'depth':>6}{'us/req':>9}{'us/layer':>10}"
+        f"{'vs closure':>12}{'vs closure+sr':>15}"
+    )
+    reference: dict[str, dict[int, float]] = {"closure": {}, "closure+sr": {}}
+    for name, factory in LAYERS.items():
+        for depth in (1, 3, 6):
+            stack = compose(bare, *[factory() for _ in range(depth)])
+            total = measure(stack, args.number, args.repeat)
+            per_layer = (total - base) / depth
+            if name in reference:
+                reference[name][depth] = per_layer
+            ratio = per_layer / reference["closure"][depth]
+            ratio_sr = per_layer / reference["closure+sr"][depth]
+            print(
+                f"{name:<16}{depth:>6}{total:>9.3f}{per_layer:>10.3f}"
+                f"{ratio:>11.2f}x{ratio_sr:>14.2f}x"
+            )
+        print()
+
+
+if __name__ == "__main__":
+    main()
