@@ -156,19 +156,21 @@ def main() -> None:
         f"{'layer':<16}{'depth':>6}{'us/req':>9}{'us/layer':>10}"
         f"{'vs closure':>12}{'vs closure+sr':>15}"
     )
-    reference: dict[str, dict[int, float]] = {"closure": {}, "closure+sr": {}}
-    for name, factory in LAYERS.items():
+    results: dict[str, dict[int, float]] = {}
+    for name, factory in LAYERS.items():  # measure everything, then print
+        results[name] = {}
         for depth in (1, 3, 6):
             stack = compose(bare, *[factory() for _ in range(depth)])
             total = measure(stack, args.number, args.repeat)
+            results[name][depth] = total
+    for name, by_depth in results.items():
+        for depth, total in by_depth.items():
             per_layer = (total - base) / depth
-            if name in reference:
-                reference[name][depth] = per_layer
-            ratio = per_layer / reference["closure"][depth]
-            ratio_sr = per_layer / reference["closure+sr"][depth]
+            closure = (results["closure"][depth] - base) / depth
+            closure_sr = (results["closure+sr"][depth] - base) / depth
             print(
                 f"{name:<16}{depth:>6}{total:>9.3f}{per_layer:>10.3f}"
-                f"{ratio:>11.2f}x{ratio_sr:>14.2f}x"
+                f"{per_layer / closure:>11.2f}x{per_layer / closure_sr:>14.2f}x"
             )
         print()
 
