@@ -565,3 +565,54 @@ def test_header_helpers_are_case_insensitive() -> None:
     assert get_header(headers, "missing") is None
     remove_header(headers, "Content-length")
     assert headers == [("X-A", "1")]
+
+
+def test_on_request_runs_before_the_app_and_can_set_environ_keys() -> None:
+    def on_request(self: Observer) -> None:
+        self.environ["middleware.request_id"] = "r-1"
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+        start_response("200 OK", text_headers())
+        return [environ["middleware.request_id"].encode()]
+
+    assert run(hooked(on_request=on_request)(app)).body == b"r-1"
+
+
+def test_for_request_builds_an_observer_for_a_custom_layer() -> None:
+    environ = make_environ()
+    observer = CloseRecorder.observer.for_request(CloseRecorder(), environ, run_sr)
+    result = observer.respond(simple_app([b"ok"]))
+    assert list(result) == [b"ok"]
+    result.close()  # type: ignore[attr-defined]
+    assert records(environ)[0].status == "200 OK"
+
+
+def run_sr(status: str, headers: Any, exc_info: Any = None) -> Any:
+    return lambda data: None
+
+
+def test_declined_transformer_with_on_close_delegates_iteration() -> None:
+    probe = Probe()
+    closes: list[int] = []
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Any:
+        start_response("200 OK", [("Content-Type", "image/png")])
+        return CountingIterable(probe, [b"png"])
+
+    layer = transformer(
+        on_start=lambda self: setattr(self, "transforming", False),
+        on_close=lambda self: closes.append(1),
+        transform=lambda self, data: data.upper(),
+    )
+    outcome = run(layer(app))
+    assert outcome.body == b"png" and probe.closes == 1 and closes == [1]
+    # The server iterates the app's own iterator, not the proxy's __next__.
+    result: Any = layer(app)(make_environ(), run_sr)
+    assert type(iter(result)) is type(iter([b""]))
+    result.close()
+    assert probe.closes == 2
+
+
+def test_identity_transformer_passes_bytes_and_drops_content_length() -> None:
+    outcome = run(transformer()(simple_app([b"ab", b"c"], text_headers(3))))
+    assert outcome.chunks == [b"ab", b"c"] and outcome.header("Content-Length") is None
