@@ -20,6 +20,7 @@ are never transformed.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import io
 import sys
@@ -525,8 +526,35 @@ def sandwich(kind: str, subject: Subject, app: WSGIApplication) -> WSGIApplicati
 VALIDATORS = ["wsgiref", "werkzeug", "bare"]
 
 
-def check_cell(subject: Subject, style: Style, kind: str) -> Outcome:
+@contextlib.contextmanager
+def unraisable_errors() -> Iterator[list[str]]:
+    """Collect what ``__del__`` methods raise (the validators' "iterator garbage
+    collected without being closed"), so a cell fails cleanly instead of pytest
+    meeting the error later, in some other test."""
+    caught: list[str] = []
+    previous = sys.unraisablehook
+
+    def hook(info: Any) -> None:
+        caught.append(f"{info.exc_type.__name__}: {info.exc_value} ({info.object!r})")
+
+    sys.unraisablehook = hook
+    try:
+        yield caught
+    finally:
+        sys.unraisablehook = previous
+
+
+def check_cell(subject: Subject, style: Style, kind: str) -> None:
     """Run one cell of the matrix and assert everything the kit promises."""
+    with unraisable_errors() as unraisable:
+        try:
+            _check_cell(subject, style, kind)
+        finally:
+            gc.collect()
+    assert not unraisable, unraisable
+
+
+def _check_cell(subject: Subject, style: Style, kind: str) -> None:
     probe = Probe()
     app = style.make_app(probe)
     outcome = run(
@@ -579,9 +607,6 @@ def check_cell(subject: Subject, style: Style, kind: str) -> Outcome:
 
     if subject.check is not None:
         subject.check(style, outcome)
-    outcome.result = None  # let validators' iterators be collected here, not later
-    gc.collect()
-    return outcome
 
 
 def cells(subject: Subject) -> list[Any]:
