@@ -1,13 +1,11 @@
 """The demo: a small WSGI app wrapped with compose() and served by waitress.
 
-Run it (from the repository root) with::
-
-    python3 -m venv .venv && .venv/bin/pip install -e '.[server]' && .venv/bin/python examples/demo.py
-
-then open http://127.0.0.1:8080/. Until the middleware of the later issues land, the
-stack holds one small observer built on the core: it times each request and logs
-one line when the response is closed, which the streaming route shows is after the
-last byte, not when the headers went out.
+Run it from the repository root with the README's demo command, which installs the
+``server`` extra and runs ``python examples/demo.py [PORT]``; then open
+http://127.0.0.1:8080/. Until the middleware of the later issues land, the stack
+holds one small observer built on the core: it times each request and logs one line
+when the response is closed, which the streaming route shows is after the last
+byte, not when the headers went out.
 """
 
 from __future__ import annotations
@@ -72,7 +70,10 @@ def hello(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[b
     )
     start_response(
         "200 OK",
-        [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(body)))],
+        [
+            ("Content-Type", "text/html; charset=utf-8"),
+            ("Content-Length", str(len(body))),
+        ],
     )
     return [body]
 
