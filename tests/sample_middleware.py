@@ -44,40 +44,41 @@ class Tag(Middleware):
         self.tag = tag
 
 
-class _CloseRecording(Observer):
-    """Close mode: on_start and on_close, iteration left to the app's iterator."""
+class _Recording(Observer):
+    """Records, at on_close, what this layer saw of the response."""
 
+    layer = ""
     closes = 0
-
-    def on_start(self) -> None:
-        assert self.headers is not None
-        self.headers.append(("X-Close-Recorder", "1"))
 
     def on_close(self) -> None:
         self.closes += 1
         records(self.environ).append(
-            Record("close", self.status, self.bytes_sent, self.error, self.closes)
+            Record(self.layer, self.status, self.bytes_sent, self.error, self.closes)
         )
+
+
+class _CloseRecording(_Recording):
+    """Close mode: on_start and on_close, iteration left to the app's iterator."""
+
+    layer = "close"
+
+    def on_start(self) -> None:
+        assert self.headers is not None
+        self.headers.append(("X-Close-Recorder", "1"))
 
 
 class CloseRecorder(Middleware):
     observer = _CloseRecording
 
 
-class _BodyRecording(Observer):
+class _BodyRecording(_Recording):
     """Body mode: counts bytes and sees errors raised while iterating."""
 
+    layer = "body"
     watch_body = True
-    closes = 0
 
     def on_error(self, exc: BaseException) -> None:
         self.environ.setdefault("tests.errors", []).append(exc)
-
-    def on_close(self) -> None:
-        self.closes += 1
-        records(self.environ).append(
-            Record("body", self.status, self.bytes_sent, self.error, self.closes)
-        )
 
 
 class BodyRecorder(Middleware):
