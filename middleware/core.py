@@ -187,7 +187,9 @@ class Observer:
     _result: Iterable[bytes] = ()
     _inner_close: Callable[[], object] | None = None
     _iterator: Iterator[bytes] | None = None
-    _delegate: bool = False
+    _delegate: bool = False  # the server iterates the app's own iterator
+    # A transformer that declined at its first start: a later exc_info replacement
+    # is never transformed, as the app's body may already be on its way unchanged.
     _passthrough: bool = False
     _finished: bool = False
     _closed: bool = False
@@ -280,7 +282,7 @@ class Observer:
         if self.status is not None and not self.transforming:
             if self.transforms:
                 # Started already and the body is left alone: a transformer that
-                # declined hands it on as a plain observer would.
+                # declined hands it on as a plain observer would, and stays out.
                 self._passthrough = True
                 if not (self.watch_body or self._hooks_error):
                     if not self._hooks_close:
@@ -372,15 +374,15 @@ class Observer:
     def _decide(self) -> None:
         """A transformer's start: may this body be changed, and does the hook want
         to? A body already handed to the server as is cannot start being changed."""
-        headers = self.headers
         allowed = not self._passthrough and not body_forbidden(
             self.environ.get("REQUEST_METHOD"), self.status or ""
         )
         self.transforming = allowed
         self.on_start()
         self.transforming = self.transforming and allowed
-        if self.transforming and headers is not None:
-            remove_header(headers, "Content-Length")
+        if self.transforming and self.headers is not None:
+            # Read after the hook: it may have assigned a new list.
+            remove_header(self.headers, "Content-Length")
 
     def write(self, data: bytes) -> None:
         """The ``write()`` the app is given in body-watching mode."""

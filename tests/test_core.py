@@ -616,3 +616,14 @@ def test_declined_transformer_with_on_close_delegates_iteration() -> None:
 def test_identity_transformer_passes_bytes_and_drops_content_length() -> None:
     outcome = run(transformer()(simple_app([b"ab", b"c"], text_headers(3))))
     assert outcome.chunks == [b"ab", b"c"] and outcome.header("Content-Length") is None
+
+
+def test_content_length_goes_even_if_on_start_assigns_new_headers() -> None:
+    def on_start(self: Transformer) -> None:
+        self.headers = [*(self.headers or []), ("X-New", "list")]
+
+    layer = transformer(on_start=on_start, transform=lambda self, d: d + d)
+    outcome = run(layer(simple_app([b"ab"], text_headers(2))))
+    assert outcome.body == b"abab"
+    assert outcome.header("Content-Length") is None
+    assert outcome.header("X-New") == "list"
