@@ -363,7 +363,7 @@ class Observer:
             elif self._hooks_start:
                 self.on_start()
             write = self._start_response(self.status, self.headers, exc_info)
-        except BaseException:
+        except BaseException:  # anything, hook or server: restore, then re-raise
             self.status, self.headers, self.transforming = kept
             raise
         if self._mode != _BODY:
@@ -471,8 +471,8 @@ class Observer:
             return
         try:
             self.on_close()
-        except BaseException:
-            if self.error is None:
+        except BaseException:  # anything on_close raises: re-raised unless it
+            if self.error is None:  # would mask the error already propagating
                 raise
             log.exception(
                 "%s.on_close() raised while another error propagated",

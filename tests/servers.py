@@ -9,11 +9,31 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = "tests.serverapp:app"
+
+
+def wait_until(
+    ready: Callable[[], bool], timeout: float, what: Callable[[], str]
+) -> None:
+    """Poll *ready* until it is true; after *timeout* seconds raise TimeoutError
+    with *what* (a description of the state), so a hung server fails the test."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if time.monotonic() > deadline:
+            raise TimeoutError(what())
+        time.sleep(0.05)
+
+
+def accepting(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
 
 
 def free_port() -> int:
@@ -49,20 +69,16 @@ def running(kind: str, tmp_path: Path) -> Iterator[int]:
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
+        log_text = (tmp_path / f"{kind}.log").read_text
+
+        def up() -> bool:
             if proc.poll() is not None:
                 raise RuntimeError(
-                    f"{kind} exited with {proc.returncode}: "
-                    + (tmp_path / f"{kind}.log").read_text(errors="replace")
+                    f"{kind} exited with {proc.returncode}: {log_text()}"
                 )
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+            return accepting(port)
+
+        wait_until(up, 30, lambda: f"{kind} did not start: {log_text()}")
         yield port
     finally:
         os.kill(proc.pid, signal.SIGTERM)

@@ -5,15 +5,13 @@ from __future__ import annotations
 import http.client
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from .servers import ROOT, free_port
+from .servers import ROOT, accepting, free_port, wait_until
 
 pytestmark = pytest.mark.server
 
@@ -29,15 +27,12 @@ def test_demo_serves_and_logs_after_the_stream_ends(tmp_path: Path) -> None:
             stderr=subprocess.STDOUT,
         )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert proc.poll() is None, log_path.read_text()
-                assert time.monotonic() < deadline, "the demo did not start"
-                time.sleep(0.1)
+
+        def up() -> bool:
+            assert proc.poll() is None, log_path.read_text()
+            return accepting(port)
+
+        wait_until(up, 30, log_path.read_text)
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
         conn.request("GET", "/")
         response = conn.getresponse()
@@ -46,10 +41,12 @@ def test_demo_serves_and_logs_after_the_stream_ends(tmp_path: Path) -> None:
         body = conn.getresponse().read()
         conn.close()
         assert body == b"tick 1\ntick 2\ntick 3\n"
-        deadline = time.monotonic() + 10
-        while "GET /stream -> 200 OK, 21 bytes" not in log_path.read_text():
-            assert time.monotonic() < deadline, log_path.read_text()
-            time.sleep(0.1)
+        # The line is logged when the response is closed, after the last tick.
+        wait_until(
+            lambda: "GET /stream -> 200 OK, 21 bytes" in log_path.read_text(),
+            10,
+            log_path.read_text,
+        )
         text = log_path.read_text()
         assert "1. Timing()" in text  # describe() of the stack
         assert "GET / -> 200 OK" in text

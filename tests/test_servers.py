@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from .servers import running
+from .servers import running, wait_until
 
 SERVERS = ["waitress", "gunicorn", "wsgiref"]
 FILE = Path(__file__).with_name("serverapp.py")
@@ -36,13 +36,10 @@ def stats(port: int) -> dict[str, int]:
     return data
 
 
-def wait_for(port: int, key: str, timeout: float = 15.0) -> dict[str, int]:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = stats(port)
-        if key in found or time.monotonic() > deadline:
-            return found
-        time.sleep(0.1)
+def wait_for(port: int, key: str) -> dict[str, int]:
+    """The server's stats once *key* is in them."""
+    wait_until(lambda: key in stats(port), 15, lambda: f"no {key}: {stats(port)}")
+    return stats(port)
 
 
 @pytest.fixture(params=SERVERS)
