@@ -405,6 +405,8 @@ def test_on_close_runs_and_is_logged_when_the_app_raised(
     with caplog.at_level(logging.ERROR, logger="middleware.core"):
         outcome = run(hooked(on_close=on_close)(app))
     assert isinstance(outcome.error, AppError) and calls == ["close"]
+    assert "on_close() raised while another error propagated" in caplog.text
+    assert "ValueError: hook" in caplog.text
 
 
 def test_on_error_failure_is_logged_and_the_original_error_propagates(
@@ -425,28 +427,37 @@ def test_on_error_failure_is_logged_and_the_original_error_propagates(
 
 
 @pytest.mark.parametrize("lazy", [False, True], ids=["eager", "lazy"])
-def test_on_start_raising_still_closes_the_app_iterable_once(lazy: bool) -> None:
+def test_on_start_raising_reaches_the_server_and_everything_closes_once(
+    lazy: bool,
+) -> None:
+    """Eager: start_response raises inside app(), which returns nothing, so there is
+    no iterable to close; on_close still runs once. Lazy: the error comes out of the
+    first next(), and the app's iterable is closed once."""
     probe = Probe()
+    closes: list[str | None] = []
 
     def on_start(self: Observer) -> None:
         raise AppError("hook")
 
+    def on_close(self: Observer) -> None:
+        closes.append(type(self.error).__name__ if self.error else None)
+
     def app(environ: WSGIEnvironment, start_response: StartResponse) -> Any:
         def body() -> Iterator[bytes]:
-            if lazy:
-                start_response("200 OK", text_headers())
+            start_response("200 OK", text_headers())
             yield b"a"
 
-        if not lazy:
-            try:
-                start_response("200 OK", text_headers())
-            except AppError:
-                probe.closes += 1  # nothing returned: the app cleans up itself
-                raise
-        return CountingIterable(probe, body())
+        if lazy:
+            return CountingIterable(probe, body())
+        start_response("200 OK", text_headers())
+        return CountingIterable(probe, [b"never"])  # pragma: no cover - raised
 
-    outcome = run(hooked(on_start=on_start, watch_body=True)(app))
-    assert isinstance(outcome.error, AppError) and probe.closes == 1
+    layer = hooked(on_start=on_start, on_close=on_close, watch_body=True)
+    outcome = run(layer(app))
+    assert isinstance(outcome.error, AppError)
+    assert outcome.body == b""
+    assert probe.closes == (1 if lazy else 0)
+    assert closes == ["AppError"]
 
 
 def test_transform_raising_mid_stream_reaches_the_server_and_closes_once() -> None:
