@@ -7,8 +7,11 @@ from __future__ import annotations
 
 from .compose import compose, describe
 from .core import Layer, Middleware, Observer, Transformer
+from .gzip import Compress, Gzip
 
 __all__ = [
+    "Compress",
+    "Gzip",
     "Layer",
     "Middleware",
     "Observer",

@@ -30,8 +30,10 @@ middleware or on the wrapped app, so one configured stack serves many threads.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Any, ClassVar, TypeAlias
@@ -49,6 +51,8 @@ __all__ = [
     "WSGIApplication",
     "WSGIEnvironment",
     "WriteCallable",
+    "accepted_encodings",
+    "add_vary",
     "body_forbidden",
     "get_header",
     "remove_header",
@@ -100,6 +104,85 @@ def remove_header(headers: Headers, name: str) -> None:
     """Remove every header called *name* (case-insensitive), in place."""
     name = name.lower()
     headers[:] = [item for item in headers if item[0].lower() != name]
+
+
+def add_vary(headers: Headers, field: str) -> None:
+    """Merge *field* into the response's ``Vary`` header, in place: appended to the
+    first ``Vary`` header, or a new one, unless *field* or ``*`` is listed already."""
+    wanted = field.lower()
+    first = -1
+    for index, (key, value) in enumerate(headers):
+        if key.lower() == "vary":
+            listed = {name.strip().lower() for name in value.split(",")}
+            if wanted in listed or "*" in listed:
+                return
+            if first < 0:
+                first = index
+    if first < 0:
+        headers.append(("Vary", field))
+    else:
+        key, value = headers[first]
+        headers[first] = (key, f"{value}, {field}" if value.strip() else field)
+
+
+#: Accept-Encoding values longer than this are not parsed: the client gets identity.
+ACCEPT_ENCODING_LIMIT = 1024
+# RFC 9110, section 12.4.2: qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )
+_QVALUE = re.compile(r"0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?")
+
+
+@functools.lru_cache(maxsize=512)
+def accepted_encodings(
+    header: str | None, available: tuple[str, ...]
+) -> tuple[str, ...]:
+    """The content codings among *available* that an ``Accept-Encoding`` value
+    accepts, best first: highest q-value, ties in the order of *available*.
+
+    *available* may include ``"identity"`` (no coding). The rules, from RFC 9110,
+    section 12.5.3:
+
+    - a coding with ``q=0`` is never accepted; one the header does not name is
+      accepted only through ``*`` (with ``*``'s q-value);
+    - ``identity`` is accepted unless refused by ``identity;q=0``, or by ``*;q=0``
+      without an ``identity`` entry;
+    - names and parameters are case-insensitive, spaces around them are ignored,
+      ``x-gzip`` means ``gzip``; an entry with a malformed q-value is ignored;
+    - no header, or one longer than :data:`ACCEPT_ENCODING_LIMIT`, accepts only
+      ``identity``: a client that does not ask gets no coding.
+
+    Results are cached, so a server seeing the same few browser headers parses each
+    once.
+    """
+    qvalues: dict[str, float] = {}
+    if header is not None and len(header) <= ACCEPT_ENCODING_LIMIT:
+        for entry in header.split(","):
+            name, _, params = entry.partition(";")
+            name = name.strip().lower()
+            if not name:
+                continue
+            q: float | None = 1.0
+            for param in params.split(";") if params else ():
+                key, _, value = param.partition("=")
+                if key.strip().lower() == "q":
+                    value = value.strip()
+                    q = float(value) if _QVALUE.fullmatch(value) else None
+            if q is None:
+                continue
+            if name == "x-gzip":
+                name = "gzip"
+                if name in qvalues:
+                    continue  # an explicit gzip entry wins over its alias
+            qvalues[name] = q
+    star = qvalues.get("*")
+    ranked: list[tuple[float, int, str]] = []
+    for position, coding in enumerate(available):
+        q = qvalues.get(coding)
+        if q is None:
+            q = star if star is not None else (1.0 if coding == "identity" else 0.0)
+        if q > 0:
+            ranked.append((-q, position, coding))
+    ranked.sort()
+    return tuple(coding for _, _, coding in ranked)
 
 
 def _file_size(result: object, headers: Headers | None) -> int | None:

@@ -24,7 +24,7 @@ import contextlib
 import gc
 import io
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
@@ -505,6 +505,7 @@ class Subject:
         rather than handed on, and Content-Length may go.
     :param catches_errors: the middleware's job is to turn errors into responses.
     :param check: extra checks on each cell's outcome, given (style, outcome).
+    :param environ: extra environ keys for every request (``HTTP_ACCEPT_ENCODING``).
     """
 
     id: str
@@ -513,6 +514,7 @@ class Subject:
     transforms: bool = False
     catches_errors: bool = False
     check: Callable[[Style, Outcome], None] | None = None
+    environ: Mapping[str, str] = field(default_factory=dict)
 
 
 def sandwich(kind: str, subject: Subject, app: WSGIApplication) -> WSGIApplication:
@@ -557,9 +559,11 @@ def check_cell(subject: Subject, style: Style, kind: str) -> None:
 def _check_cell(subject: Subject, style: Style, kind: str) -> None:
     probe = Probe()
     app = style.make_app(probe)
+    environ = make_environ(style.method)
+    environ.update(subject.environ)
     outcome = run(
         sandwich(kind, subject, app),
-        make_environ(style.method),
+        environ,
         abandon_after=style.abandon_after,
     )
 
