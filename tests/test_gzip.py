@@ -68,7 +68,7 @@ def incremental(coding: str) -> Callable[[bytes], bytes]:
         return zlib.decompressobj(31).decompress
     if coding == "br":
         return brotli.Decompressor().process  # type: ignore[no-any-return]
-    return zstandard.ZstdDecompressor().decompressobj().decompress  # type: ignore[no-any-return]
+    return zstandard.ZstdDecompressor().decompressobj().decompress
 
 
 def decoded(coding: str) -> Callable[[bytes], bytes]:
