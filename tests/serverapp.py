@@ -1,7 +1,9 @@
 """A stack for real servers to load (waitress, gunicorn, wsgiref), in a subprocess.
 
 Routes: ``/hello``, ``/lazy`` (lazy start_response), ``/stream?id=X`` (endless,
-for disconnects), ``/file`` (``wsgi.file_wrapper``) and ``/_stats``: what the server
+for disconnects), ``/file`` (``wsgi.file_wrapper``), ``/events?marker=PATH`` (a
+server-sent-event stream that sends its second event only once PATH exists) and
+``/_stats``: what the server
 process counted, as JSON: closes of app iterables and of observers by request id,
 bytes the observer saw, and whether the server got its own file wrapper back.
 
@@ -20,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-from middleware import Middleware, Observer, compose
+from middleware import Compress, Middleware, Observer, compose
 from middleware.core import StartResponse, WSGIEnvironment, get_header
 
 from .sample_middleware import CloseRecorder, Tag, Upper, _Upper
@@ -55,6 +57,15 @@ class CountedStream:
         count(f"app-close:{self.rid}")
 
 
+def events(marker: Path) -> Iterator[bytes]:
+    yield b"data: first\n\n"
+    for _ in range(200):  # up to 10 s for the client to create the marker
+        if marker.exists():
+            break
+        time.sleep(0.05)
+    yield b"data: second\n\n"
+
+
 def inner(environ: WSGIEnvironment, start_response: StartResponse) -> Any:
     path = environ["PATH_INFO"]
     if path == "/hello":
@@ -81,6 +92,10 @@ def inner(environ: WSGIEnvironment, start_response: StartResponse) -> Any:
             [("Content-Type", "application/octet-stream"), ("Content-Length", size)],
         )
         return environ["wsgi.file_wrapper"](FILE.open("rb"), 8192)
+    if path == "/events":
+        marker = Path(parse_qs(environ["QUERY_STRING"])["marker"][0])
+        start_response("200 OK", [("Content-Type", "text/event-stream")])
+        return events(marker)
     if path == "/_stats":
         with LOCK:
             body = json.dumps(dict(STATS)).encode()
@@ -129,7 +144,15 @@ def sendfile_probe(app: Any) -> Any:
     return probe
 
 
-app = compose(inner, sendfile_probe, Counting(), UpperText(), CloseRecorder(), Tag())
+app = compose(
+    inner,
+    sendfile_probe,
+    Compress(event_stream=True),
+    Counting(),
+    UpperText(),
+    CloseRecorder(),
+    Tag(),
+)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from .servers import running, wait_until
+from .test_gzip import incremental
 
 SERVERS = ["waitress", "gunicorn", "wsgiref"]
 FILE = Path(__file__).with_name("serverapp.py")
@@ -95,3 +96,31 @@ def test_client_disconnect_mid_stream_closes_once(server: int) -> None:
     later = stats(server)
     assert later["app-close:gone"] == 1 and later["observer-close:gone"] == 1
     assert later["observer-bytes:gone"] >= 32 * 1024 - 200
+
+
+@pytest.mark.parametrize("coding", ["gzip", "br", "zstd"])
+def test_compressed_event_stream_flows_event_by_event(
+    server: int, tmp_path: Path, coding: str
+) -> None:
+    """The first event arrives, compressed and decodable, while the app is still
+    waiting to send the second (which it does only once the marker exists)."""
+    marker = tmp_path / f"marker-{coding}"
+    conn = http.client.HTTPConnection("127.0.0.1", server, timeout=5)
+    try:
+        conn.request(
+            "GET", f"/events?marker={marker}", headers={"Accept-Encoding": coding}
+        )
+        response = conn.getresponse()
+        assert response.getheader("Content-Encoding") == coding
+        decode = incremental(coding)
+        first = b""
+        while not first.endswith(b"\n\n"):
+            data = response.read1(65536)  # raises TimeoutError if the body stalls
+            assert data, "the stream ended before its first event"
+            first += decode(data)
+        assert first == b"data: first\n\n"
+        marker.touch()
+        rest = decode(response.read())
+    finally:
+        conn.close()
+    assert rest == b"data: second\n\n"
