@@ -103,7 +103,11 @@ def get_header(headers: Headers, name: str) -> str | None:
 def remove_header(headers: Headers, name: str) -> None:
     """Remove every header called *name* (case-insensitive), in place."""
     name = name.lower()
-    headers[:] = [item for item in headers if item[0].lower() != name]
+    index = len(headers)
+    while index:  # backwards, deleting in place: no new list on the hot path
+        index -= 1
+        if headers[index][0].lower() == name:
+            del headers[index]
 
 
 def add_vary(headers: Headers, field: str) -> None:
@@ -221,7 +225,7 @@ class Observer:
       app's own iterator, or, for a ``wsgi.file_wrapper`` result, the same object with
       its ``close`` chained to ours (sendfile keeps working);
     - :meth:`on_error` or ``watch_body = True``: every chunk passes through
-      :meth:`__next__`, which counts :attr:`bytes_sent`, tracks
+      the proxy's iterator, which counts :attr:`bytes_sent`, tracks
       :attr:`headers_sent` and records the exception that ended the response.
 
     Hooks, in the order they run:
@@ -269,7 +273,6 @@ class Observer:
     transforming: bool = False
     _result: Iterable[bytes] = ()
     _inner_close: Callable[[], object] | None = None
-    _iterator: Iterator[bytes] | None = None
     _delegate: bool = False  # the server iterates the app's own iterator
     # A transformer that declined at its first start: a later exc_info replacement
     # is never transformed, as the app's body may already be on its way unchanged.
@@ -483,36 +486,33 @@ class Observer:
             raise RuntimeError("the response was iterated after close()")
         if self._delegate:
             return iter(self._result)
-        self._iterator = iter(self._result)
-        return self
+        return self._stream(iter(self._result))
 
-    def __next__(self) -> bytes:
-        iterator = self._iterator
-        if iterator is None:
-            raise StopIteration
+    def _stream(self, iterator: Iterator[bytes]) -> Iterator[bytes]:
+        """Body mode: every chunk through transform and the byte count, then the
+        transform's end. A generator: CPython's cheapest per-chunk loop. The
+        server closes the proxy, not this generator; its ``close()`` (at garbage
+        collection, when the server stopped early) only ends it."""
         try:
-            try:
-                data = next(iterator)
-            except StopIteration:
-                if self.transforming and not self._finished:
-                    self._finished = True
-                    data = self.finish()
-                    if data:
-                        self.headers_sent = True
-                        self.bytes_sent += len(data)
-                        return data
-                raise
-            if self.transforming:
-                data = self.transform(data)
-        except StopIteration:
-            raise
-        except BaseException as exc:
+            for data in iterator:
+                if self.transforming:
+                    data = self.transform(data)
+                if data:
+                    self.headers_sent = True
+                    self.bytes_sent += len(data)
+                yield data
+            if self.transforming and not self._finished:
+                self._finished = True
+                data = self.finish()
+                if data:
+                    self.headers_sent = True
+                    self.bytes_sent += len(data)
+                    yield data
+        except GeneratorExit:
+            raise  # abandoned, not failed: nothing to report
+        except BaseException as exc:  # anything: recorded for the hooks, re-raised
             self._record_error(exc)
             raise
-        if data:
-            self.headers_sent = True
-            self.bytes_sent += len(data)
-        return data
 
     def close(self) -> None:
         """Close the app's iterable, then run :meth:`on_close`; exactly once.

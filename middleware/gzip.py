@@ -14,9 +14,10 @@ after a plain ``start_response`` is the app's own iterable, untouched, so
 from __future__ import annotations
 
 import importlib
+import logging
 import re
 import zlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 from .core import (
@@ -24,28 +25,75 @@ from .core import (
     Transformer,
     accepted_encodings,
     add_vary,
-    get_header,
     status_code,
 )
 
+log = logging.getLogger("middleware.gzip")
+
 __all__ = ["AVAILABLE", "DEFAULT_TYPES", "Compress", "Gzip"]
 
-#: A per-response coder: the function that compresses and flushes one chunk, and the
-#: one that ends the stream.
-Coder = tuple[Callable[[bytes], bytes], Callable[[], bytes]]
+
+class Coder:
+    """One response's compressor, made on first use.
+
+    :meth:`chunk` compresses and flushes one chunk, so it decodes on arrival;
+    :meth:`last` compresses the final chunk and ends the stream (a body that is one
+    chunk is compressed in one call, with no compressor object); :meth:`end` ends
+    it with no more data. Subclasses supply the four library calls.
+    """
+
+    __slots__ = ("level", "_compressor")
+
+    def __init__(self, level: int) -> None:
+        self.level = level
+        self._compressor: Any = None
+
+    def chunk(self, data: bytes) -> bytes:
+        compressor = self._compressor
+        if compressor is None:
+            compressor = self._compressor = self.open()
+        return self.flushed(compressor, data)
+
+    def last(self, data: bytes) -> bytes:
+        compressor = self._compressor
+        if compressor is None:
+            return self.whole(data)
+        return self.ended(compressor, data)
+
+    def end(self) -> bytes:
+        return self.last(b"")
+
+    def open(self) -> Any:
+        """A streaming compressor at :attr:`level`."""
+        raise NotImplementedError
+
+    def flushed(self, compressor: Any, data: bytes) -> bytes:
+        """*data* compressed and flushed, the stream left open."""
+        raise NotImplementedError
+
+    def ended(self, compressor: Any, data: bytes) -> bytes:
+        """*data* compressed, and the stream ended."""
+        raise NotImplementedError
+
+    def whole(self, data: bytes) -> bytes:
+        """*data* as one complete stream."""
+        raise NotImplementedError
 
 
-def _gzip(level: int) -> Coder:
-    compressor = zlib.compressobj(level, zlib.DEFLATED, 31)  # 31: gzip framing
-    compress, flush = compressor.compress, compressor.flush
+class _Gzip(Coder):
+    __slots__ = ()
 
-    def chunk(data: bytes) -> bytes:
-        return compress(data) + flush(zlib.Z_SYNC_FLUSH)
+    def open(self) -> Any:
+        return zlib.compressobj(self.level, zlib.DEFLATED, 31)  # 31: gzip framing
 
-    def end() -> bytes:
-        return flush(zlib.Z_FINISH)
+    def flushed(self, compressor: Any, data: bytes) -> bytes:
+        return compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)  # type: ignore[no-any-return]
 
-    return chunk, end
+    def ended(self, compressor: Any, data: bytes) -> bytes:
+        return compressor.compress(data) + compressor.flush()  # type: ignore[no-any-return]
+
+    def whole(self, data: bytes) -> bytes:
+        return zlib.compress(data, self.level, 31)
 
 
 def _import(*names: str) -> Any:
@@ -61,63 +109,79 @@ def _import(*names: str) -> Any:
 _brotli = _import("brotli", "brotlicffi")
 
 
-def _br(level: int) -> Coder:
-    compressor = _brotli.Compressor(quality=level)
-    process, flush = compressor.process, compressor.flush
+class _Brotli(Coder):
+    __slots__ = ()
 
-    def chunk(data: bytes) -> bytes:
-        return process(data) + flush()  # type: ignore[no-any-return]
+    def open(self) -> Any:
+        return _brotli.Compressor(quality=self.level)
 
-    return chunk, compressor.finish
+    def flushed(self, compressor: Any, data: bytes) -> bytes:
+        return compressor.process(data) + compressor.flush()  # type: ignore[no-any-return]
+
+    def ended(self, compressor: Any, data: bytes) -> bytes:
+        return compressor.process(data) + compressor.finish()  # type: ignore[no-any-return]
+
+    def whole(self, data: bytes) -> bytes:
+        return _brotli.compress(data, quality=self.level)  # type: ignore[no-any-return]
 
 
-def _zstd_factory(module: Any) -> Callable[[int], Coder] | None:
-    """The zstd coder factory for *module*: the stdlib's API (``compression.zstd``
+def _zstd_coder(module: Any) -> type[Coder] | None:
+    """The zstd coder class for *module*: the stdlib's API (``compression.zstd``
     on 3.14+, or its ``backports.zstd``), or the ``zstandard`` package's."""
     if module is None:
         return None
     if hasattr(getattr(module, "ZstdCompressor", None), "FLUSH_BLOCK"):
+        block = module.ZstdCompressor.FLUSH_BLOCK
+        frame = module.ZstdCompressor.FLUSH_FRAME
 
-        def std_coder(level: int) -> Coder:
-            compressor = module.ZstdCompressor(level=level)
-            compress, flush = compressor.compress, compressor.flush
-            block, frame = compressor.FLUSH_BLOCK, compressor.FLUSH_FRAME
+        class _ZstdStd(Coder):
+            __slots__ = ()
 
-            def chunk(data: bytes) -> bytes:
-                return compress(data, block)  # type: ignore[no-any-return]
+            def open(self) -> Any:
+                return module.ZstdCompressor(level=self.level)
 
-            def end() -> bytes:
-                return flush(frame)  # type: ignore[no-any-return]
+            def flushed(self, compressor: Any, data: bytes) -> bytes:
+                return compressor.compress(data, block)  # type: ignore[no-any-return]
 
-            return chunk, end
+            def ended(self, compressor: Any, data: bytes) -> bytes:
+                return compressor.compress(data, frame)  # type: ignore[no-any-return]
 
-        return std_coder
+            def whole(self, data: bytes) -> bytes:
+                return module.compress(data, level=self.level)  # type: ignore[no-any-return]
+
+        return _ZstdStd
     flush_block = module.COMPRESSOBJ_FLUSH_BLOCK
 
-    def package_coder(level: int) -> Coder:
-        obj = module.ZstdCompressor(level=level).compressobj()
-        compress, flush = obj.compress, obj.flush
+    class _ZstdPackage(Coder):
+        __slots__ = ()
 
-        def chunk(data: bytes) -> bytes:
-            return compress(data) + flush(flush_block)  # type: ignore[no-any-return]
+        def open(self) -> Any:
+            return module.ZstdCompressor(level=self.level).compressobj()
 
-        return chunk, flush
+        def flushed(self, compressor: Any, data: bytes) -> bytes:
+            return compressor.compress(data) + compressor.flush(flush_block)  # type: ignore[no-any-return]
 
-    return package_coder
+        def ended(self, compressor: Any, data: bytes) -> bytes:
+            return compressor.compress(data) + compressor.flush()  # type: ignore[no-any-return]
+
+        def whole(self, data: bytes) -> bytes:
+            return module.ZstdCompressor(level=self.level).compress(data)  # type: ignore[no-any-return]
+
+    return _ZstdPackage
 
 
 # The stdlib's module first (no extra dependency where it exists), then its
 # backport, then the zstandard package.
-_zstd = _zstd_factory(_import("compression.zstd", "backports.zstd", "zstandard"))
+_zstd = _zstd_coder(_import("compression.zstd", "backports.zstd", "zstandard"))
 
 
-# name: (coder factory or None when its library is missing, default level, levels,
+# name: (coder class or None when its library is missing, default level, levels,
 # the extra that installs the library). Level ranges: zlib's 1-9; brotli's 0-11;
 # zstd's 1-19 (20-22 need windows larger than the 8 MB browsers accept).
-_CODINGS: dict[str, tuple[Callable[[int], Coder] | None, int, range, str]] = {
+_CODINGS: dict[str, tuple[type[Coder] | None, int, range, str]] = {
     "zstd": (_zstd, 3, range(1, 20), "zstd"),
-    "br": (_br if _brotli else None, 4, range(0, 12), "brotli"),
-    "gzip": (_gzip, 6, range(1, 10), ""),
+    "br": (_Brotli if _brotli else None, 4, range(0, 12), "brotli"),
+    "gzip": (_Gzip, 6, range(1, 10), ""),
 }
 
 #: The codings whose library is importable here, in the default preference order.
@@ -169,25 +233,50 @@ def _types_pattern(types: Iterable[str]) -> re.Pattern[str]:
     return re.compile("|".join(parts) or "(?!)")
 
 
+# What an Accept-Encoding value gets; see Compress._negotiate.
+_Choice = tuple[str, type[Coder] | None, int, bool]
+
+
 class _Compressing(Transformer):
     """The per-request proxy: decides at ``start_response``, then compresses."""
 
-    _chunk: Callable[[bytes], bytes]
-    _end: Callable[[], bytes]
+    _coder: Coder
+    # Bytes of the app's Content-Length still to come (-1: no length given). The
+    # chunk that completes it ends the stream at once: no flush, then no trailer.
+    _left: int = -1
+    _ended: bool = False
 
     def on_start(self) -> None:
-        coder = self.middleware.start(self)
-        if coder is None:
+        self._ended = False
+        started = self.middleware.start(self)
+        if started is None:
             self.transforming = False
         else:
-            self._chunk, self._end = coder
+            self._coder, self._left = started
 
     def transform(self, data: bytes) -> bytes:
         # An empty chunk stays empty: flushing nothing would still cost bytes.
-        return self._chunk(data) if data else data
+        if not data:
+            return data
+        left = self._left
+        if left < 0:
+            return self._coder.chunk(data)
+        if self._ended:
+            log.warning("dropped %d bytes past the Content-Length", len(data))
+            return b""
+        left -= len(data)
+        self._left = left
+        if left > 0:
+            return self._coder.chunk(data)
+        self._ended = True
+        if left < 0:
+            # What a server does with bytes past Content-Length: drop them.
+            log.warning("dropped %d bytes past the Content-Length", -left)
+            data = data[:left]
+        return self._coder.last(data)
 
     def finish(self) -> bytes:
-        return self._end()
+        return b"" if self._ended else self._coder.end()
 
 
 class Compress(Middleware):
@@ -245,8 +334,11 @@ class Compress(Middleware):
             )
         self.event_stream = event_stream
         self._offer = (*self.encodings, "identity")
-        self._coders: dict[str, tuple[Callable[[int], Coder], int]] = {
-            name: (_CODINGS[name][0] or _gzip, self.level[name])
+        # Per-middleware caches of decisions on header values seen before.
+        self._known_types: dict[str, bool] = {}
+        self._negotiated: dict[str | None, _Choice] = {}
+        self._coders: dict[str, tuple[type[Coder], int]] = {
+            name: (_CODINGS[name][0] or _Gzip, self.level[name])
             for name in self.encodings  # each one's library was checked above
         }
 
@@ -310,60 +402,101 @@ class Compress(Middleware):
         """Whether a response of this ``Content-Type`` is worth compressing."""
         if not content_type:
             return False
+        known = self._known_types.get(content_type)
+        if known is not None:
+            return known
         media = content_type.partition(";")[0].strip().lower()
         if media == "text/event-stream" and not self.event_stream:
-            return False
-        return self._types.fullmatch(media) is not None
+            answer = False
+        else:
+            answer = self._types.fullmatch(media) is not None
+        if len(self._known_types) < 512:  # apps use a few; bound it all the same
+            self._known_types[content_type] = answer
+        return answer
 
-    def start(self, response: _Compressing) -> Coder | None:
-        """Decide for one response at its ``start_response``: adjust its headers
-        and return the coder to use, or None to leave the body alone."""
+    def start(self, response: _Compressing) -> tuple[Coder, int] | None:
+        """Decide for one response at its ``start_response``: adjust its headers,
+        and return the coder and the app's Content-Length (-1 if none), or None to
+        leave the body alone."""
         environ = response.environ
         headers = response.headers
         if headers is None or environ.get(ENVIRON_KEY, True) is False:
             return None
         code = status_code(response.status or "")
-        if code < 200 or code in (204, 206):
+        if code < 200 or code == 204 or code == 206:
             return None
-        if get_header(headers, "Content-Encoding") is not None:
+        # One pass over the headers for everything the decision reads.
+        content_type = cache_control = length = None
+        etag = -1
+        vary = False
+        for index, (key, value) in enumerate(headers):
+            name = key.lower()
+            if name == "content-type":
+                content_type = value
+            elif name == "content-length":
+                length = value
+            elif name == "content-encoding":
+                return None
+            elif name == "cache-control":
+                cache_control = value
+            elif name == "etag":
+                etag = index
+            elif name == "vary":
+                vary = True
+        if cache_control is not None and "no-transform" in cache_control.lower():
             return None
-        if "no-transform" in (get_header(headers, "Cache-Control") or "").lower():
-            return None
-        content_type = get_header(headers, "Content-Type")
-        if not (code == 304 and content_type is None) and not self.compressible(
-            content_type
-        ):
+        if content_type is None:
+            if code != 304:
+                return None
+        elif not self.compressible(content_type):
             return None
         # Eligible: the body would differ by Accept-Encoding for some client.
-        add_vary(headers, "Accept-Encoding")
-        accepted = accepted_encodings(environ.get("HTTP_ACCEPT_ENCODING"), self._offer)
-        coding = accepted[0] if accepted else "identity"
-        if coding == "identity":
-            return None
+        if vary:
+            add_vary(headers, "Accept-Encoding")
+        else:
+            headers.append(("Vary", "Accept-Encoding"))
+        accept = environ.get("HTTP_ACCEPT_ENCODING")
+        choice = self._negotiated.get(accept)
+        if choice is None:
+            choice = self._negotiate(accept)
+        coding, coder, level, identity_ok = choice
+        if coder is None:
+            return None  # identity is this client's best (or only) choice
         if code == 304:
-            # A 304 carries the validator of the body this client would get.
-            _weaken_etag(headers)
+            if etag >= 0:  # the validator of the body this client would get
+                _weaken(headers, etag)
             return None
         if not response.transforming or "HTTP_RANGE" in environ:
             return None  # HEAD; a range of the identity body
-        length = get_header(headers, "Content-Length")
-        if (
-            length is not None
-            and length.isdigit()
-            and int(length) < self.min_size
-            and "identity" in accepted
-        ):
+        size = int(length) if length is not None and length.isdigit() else -1
+        if 0 <= size < self.min_size and identity_ok:
             return None
-        factory, level = self._coders[coding]
         headers.append(("Content-Encoding", coding))
-        _weaken_etag(headers)
-        return factory(level)
+        if etag >= 0:
+            _weaken(headers, etag)
+        return coder(level), size
+
+    def _negotiate(self, accept: str | None) -> _Choice:
+        """What an Accept-Encoding value gets: the coding, its coder class and
+        level (None, 0 for identity), and whether identity is acceptable too.
+        Cached per value: browsers send a handful."""
+        accepted = accepted_encodings(accept, self._offer)
+        coding = accepted[0] if accepted else "identity"
+        choice: _Choice = (coding, None, 0, True)
+        if coding != "identity":
+            coder, level = self._coders[coding]
+            choice = (coding, coder, level, "identity" in accepted)
+        if len(self._negotiated) < 512:
+            self._negotiated[accept] = choice
+        return choice
 
 
-def _weaken_etag(headers: list[tuple[str, str]]) -> None:
-    for index, (key, value) in enumerate(headers):
-        if key.lower() == "etag" and not value.lstrip().startswith("W/"):
-            headers[index] = (key, "W/" + value.lstrip())
+def _weaken(headers: list[tuple[str, str]], index: int) -> None:
+    """Make the ETag at *index* weak: the coded body's bytes differ."""
+    key, value = headers[index]
+    value = value.strip()
+    if not value.startswith("W/"):
+        headers[index] = (key, "W/" + value)
 
 
 class Gzip(Compress):
