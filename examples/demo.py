@@ -2,10 +2,11 @@
 
 Run it from the repository root with the README's demo command, which installs the
 ``server`` extra and runs ``python examples/demo.py [PORT]``; then open
-http://127.0.0.1:8080/. Until the middleware of the later issues land, the stack
-holds one small observer built on the core: it times each request and logs one line
-when the response is closed, which the streaming route shows is after the last
-byte, not when the headers went out.
+http://127.0.0.1:8080/. The stack holds a small observer built on the core, which
+times each request and logs one line when the response is closed (the streaming
+route shows that is after the last byte, not when the headers went out), around
+:class:`~middleware.Gzip`, which compresses the page and the stream chunk by chunk:
+``curl -N --compressed http://127.0.0.1:8080/stream`` prints each tick as it comes.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import sys
 import time
 from collections.abc import Iterable, Iterator
 
-from middleware import Middleware, Observer, compose, describe
+from middleware import Gzip, Middleware, Observer, compose, describe
 from middleware.core import StartResponse, WSGIEnvironment
 
 log = logging.getLogger("demo")
@@ -78,7 +79,8 @@ def hello(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[b
     return [body]
 
 
-app = compose(hello, Timing())
+# Timing outermost: it logs the bytes that really went out, compressed or not.
+app = compose(hello, Timing(), Gzip(min_size=0))
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import pytest
@@ -47,8 +48,20 @@ def test_demo_serves_and_logs_after_the_stream_ends(tmp_path: Path) -> None:
             10,
             log_path.read_text,
         )
+        # Gzip in the stack: the stream comes compressed, one tick at a time.
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+        conn.request("GET", "/stream", headers={"Accept-Encoding": "gzip"})
+        response = conn.getresponse()
+        assert response.getheader("Content-Encoding") == "gzip"
+        decoder = zlib.decompressobj(31)
+        first = decoder.decompress(response.read1(65536))
+        assert first == b"tick 1\n"
+        assert first + decoder.decompress(response.read()) == body
+        assert decoder.eof
+        conn.close()
         text = log_path.read_text()
         assert "1. Timing()" in text  # describe() of the stack
+        assert "2. Gzip(" in text
         assert "GET / -> 200 OK" in text
     finally:
         os.kill(proc.pid, signal.SIGTERM)
