@@ -261,7 +261,7 @@ class _Compressing(Transformer):
         left = self._left
         if left < 0:
             return self._coder.chunk(data)
-        if self._ended:
+        if self._ended:  # the declared length was reached: nothing more is sent
             log.warning("dropped %d bytes past the Content-Length", len(data))
             return b""
         left -= len(data)
@@ -273,6 +273,7 @@ class _Compressing(Transformer):
             # What a server does with bytes past Content-Length: drop them.
             log.warning("dropped %d bytes past the Content-Length", -left)
             data = data[:left]
+            self._left = 0
         return self._coder.last(data)
 
     def finish(self) -> bytes:

@@ -571,6 +571,8 @@ def test_both_zstd_apis_stream_flushed_frames(name: str) -> None:
     assert unzstd(coder.chunk(b"a") + coder.last(b"b")) == (b"ab", True)
     coder = coder_class(3)
     assert unzstd(coder.chunk(b"a") + coder.chunk(b"b") + coder.end()) == (b"ab", True)
+    assert unzstd(coder_class(3).last(b"whole body")) == (b"whole body", True)
+    assert unzstd(coder_class(3).end()) == (b"", True)
 
 
 def test_missing_libraries_leave_their_codings_out() -> None:
@@ -596,3 +598,22 @@ def test_missing_libraries_leave_their_codings_out() -> None:
         "encodings: 'br' needs a library that is not installed "
         "(pip install 'wsgi-middleware-toolkit[brotli]')",
     ]
+
+
+@pytest.mark.parametrize(
+    "chunks", [[b"hello", b"world"], [b"helloworld"], [b"hel", b"loworld", b"!"]]
+)
+def test_bytes_past_the_content_length_are_dropped_and_logged(
+    chunks: list[bytes], caplog: pytest.LogCaptureFixture
+) -> None:
+    headers = [HTML, ("Content-Length", "5")]
+    app = make_app(headers=headers, body=chunks)[0]
+    with caplog.at_level("WARNING", logger="middleware.gzip"):
+        outcome = serve(Gzip(min_size=0), app)
+    assert gunzip(outcome.body) == (b"hello", True)
+    assert "past the Content-Length" in caplog.text
+
+
+def test_a_body_shorter_than_its_content_length_still_ends_the_stream() -> None:
+    app = make_app(headers=[HTML, ("Content-Length", "50")], body=[b"short"])[0]
+    assert gunzip(serve(Gzip(min_size=0), app).body) == (b"short", True)
