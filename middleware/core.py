@@ -34,6 +34,7 @@ import functools
 import logging
 import os
 import re
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Any, ClassVar, TypeAlias
@@ -253,6 +254,7 @@ class Observer:
     _hooks_request: ClassVar[bool] = False
     _hooks_start: ClassVar[bool] = False
     _hooks_error: ClassVar[bool] = False
+    _hooks_recover: ClassVar[bool] = False
     _hooks_close: ClassVar[bool] = False
     _mode: ClassVar[int] = _PASS
 
@@ -286,10 +288,11 @@ class Observer:
         cls._hooks_request = cls.on_request is not Observer.on_request
         cls._hooks_start = cls.on_start is not Observer.on_start
         cls._hooks_error = cls.on_error is not Observer.on_error
+        cls._hooks_recover = cls.recover is not Observer.recover
         cls._hooks_close = cls.on_close is not Observer.on_close
         if cls.transforms:
             cls._hooks_start = True  # the core decides on transforming at start
-        if cls.transforms or cls.watch_body or cls._hooks_error:
+        if cls.transforms or cls.watch_body or cls._hooks_error or cls._hooks_recover:
             cls._mode = _BODY
         elif cls._hooks_close:
             cls._mode = _CLOSE
@@ -339,6 +342,20 @@ class Observer:
         """Called once when the response is over: after the app's iterable was
         closed, or after the app raised without returning one."""
 
+    def recover(self, exc: Exception) -> tuple[str, Headers, bytes] | None:
+        """Called, after :meth:`on_error`, when the app raised an ``Exception``
+        before any byte of the body was sent. Return ``(status, headers, body)`` to
+        send instead, or None to let the exception propagate.
+
+        The core does the protocol: it calls the server's ``start_response`` with
+        your status and headers *and* ``exc_info``, so an outer layer or the server
+        replaces any status it stored; it closes the app's iterable; it sends your
+        body (nothing on HEAD, 1xx, 204 or 304). Once bytes went out it never asks:
+        the error propagates and the server aborts the response. ``GeneratorExit``,
+        ``KeyboardInterrupt`` and ``SystemExit`` are never offered.
+        """
+        return None
+
     def transform(self, data: bytes) -> bytes:
         """(:class:`Transformer` only.) Return the bytes to send for *data*, which
         may be empty; return ``b""`` to hold data back."""
@@ -358,10 +375,14 @@ class Observer:
         try:
             result = app(self.environ, self.start_response)
         except BaseException as exc:
-            self._closed = True  # no iterable: nothing to close
             self._record_error(exc)
-            self._run_on_close()
-            raise
+            body = self._replace(exc) if self._hooks_recover else None
+            if body is None:
+                self._closed = True  # no iterable: nothing to close
+                self._run_on_close()
+                raise
+            self._result = (body,)
+            return self
         mode = self._mode
         if mode == _PASS:
             return result
@@ -512,7 +533,17 @@ class Observer:
             raise  # abandoned, not failed: nothing to report
         except BaseException as exc:  # anything: recorded for the hooks, re-raised
             self._record_error(exc)
-            raise
+            body = self._replace(exc) if self._hooks_recover else None
+            if body is None:
+                raise
+        else:
+            return
+        # Recovered: the app's iterable is closed before the replacement body goes.
+        self._close_app()
+        if body:
+            self.headers_sent = True
+            self.bytes_sent += len(body)
+        yield body
 
     def close(self) -> None:
         """Close the app's iterable, then run :meth:`on_close`; exactly once.
@@ -538,6 +569,38 @@ class Observer:
                 self.on_close()
 
     # -- helpers -------------------------------------------------------------------
+
+    def _replace(self, exc: BaseException) -> bytes | None:
+        """Ask :meth:`recover` for a replacement response; if one comes, give the
+        server its status and headers with exc_info, and return its body."""
+        if self.headers_sent or not isinstance(exc, Exception):
+            return None
+        try:
+            replacement = self.recover(exc)
+        except Exception:
+            log.exception("%s.recover() raised", type(self).__name__)
+            return None
+        if replacement is None:
+            return None
+        status, headers, body = replacement
+        # Called from the except clause that caught *exc*, so sys.exc_info() is it.
+        # Raises the original error if the server refuses (its headers are out).
+        self._start_response(status, headers, sys.exc_info())
+        self.status, self.headers, self.transforming = status, headers, False
+        if body_forbidden(self.environ.get("REQUEST_METHOD"), status):
+            return b""
+        return body
+
+    def _close_app(self) -> None:
+        """Close the app's iterable now (once); an error there is recorded."""
+        inner_close = self._inner_close or getattr(self._result, "close", None)
+        self._inner_close = None
+        self._result = ()
+        if inner_close is not None:
+            try:
+                inner_close()
+            except Exception as exc:
+                self._record_error(exc)
 
     def _record_error(self, exc: BaseException) -> None:
         if self.error is None:
