@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from .compose import compose, describe
 from .core import Layer, Middleware, Observer, Transformer
+from .errors import ErrorCatcher
 from .gzip import Compress, Gzip
 
 __all__ = [
     "Compress",
+    "ErrorCatcher",
     "Gzip",
     "Layer",
     "Middleware",

@@ -112,6 +112,8 @@ class Style:
     closes: int | None = 1  # None: the iterable has no close() to count
     abandon_after: int | None = None  # the server stops after this many chunks
     bodiless: bool = False  # HEAD, 204, 304: never transformed
+    # The error comes before any byte went out: an error catcher answers 500.
+    caught: bool = False
 
 
 def list_app(probe: Probe) -> WSGIApplication:
@@ -201,6 +203,30 @@ def raise_after_start_app(probe: Probe) -> WSGIApplication:
     def app(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
         start_response("200 OK", text_headers())
         raise AppError("after start_response, before returning")
+
+    return app
+
+
+def raise_after_write_app(probe: Probe) -> WSGIApplication:
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+        write = start_response("200 OK", text_headers())
+        write(b"partial")
+        raise AppError("after write(), so after bytes went out")
+
+    return app
+
+
+def raise_lazily_before_start_app(probe: Probe) -> WSGIApplication:
+    """A generator app that fails on its first next(), before start_response."""
+
+    def app(
+        environ: WSGIEnvironment, start_response: StartResponse
+    ) -> CountingIterable:
+        def body() -> Iterator[bytes]:
+            yield from ()  # a generator: the error comes on the first next()
+            raise AppError("in the generator, before start_response")
+
+        return CountingIterable(probe, body())
 
     return app
 
@@ -331,11 +357,28 @@ STYLES: list[Style] = [
         body=b"",
         error=AppError,
         closes=None,
+        caught=True,
     ),
     Style(
         "raise-after-start",
         raise_after_start_app,
         body=b"",
+        error=AppError,
+        closes=None,
+        caught=True,
+    ),
+    Style(
+        "raise-lazily-before-start",
+        raise_lazily_before_start_app,
+        status="",
+        body=b"",
+        error=AppError,
+        caught=True,
+    ),
+    Style(
+        "raise-after-write",
+        raise_after_write_app,
+        body=b"partial",
         error=AppError,
         closes=None,
     ),
@@ -350,6 +393,7 @@ STYLES: list[Style] = [
         lambda p: raise_iterating_app(p, first=b""),
         body=b"",
         error=AppError,
+        caught=True,
     ),
     Style("raise-in-close", raise_in_close_app, error=AppError),
     Style(
@@ -503,7 +547,9 @@ class Subject:
     :param decode: undoes the middleware's body change (gunzip, lower-casing).
     :param transforms: the middleware changes bodies, so a file wrapper is iterated
         rather than handed on, and Content-Length may go.
-    :param catches_errors: the middleware's job is to turn errors into responses.
+    :param catches_errors: the middleware's job is to turn errors into responses:
+        those raised before any byte went out (``Style.caught``) must come out as a
+        500 with an exact Content-Length; later ones must still reach the server.
     :param check: extra checks on each cell's outcome, given (style, outcome).
     :param environ: extra environ keys for every request (``HTTP_ACCEPT_ENCODING``).
     """
@@ -567,17 +613,24 @@ def _check_cell(subject: Subject, style: Style, kind: str) -> None:
         abandon_after=style.abandon_after,
     )
 
-    # The exception reaches the server, unchanged, unless catching is the job.
-    if style.error is not None and not subject.catches_errors:
+    # The exception reaches the server, unchanged, unless catching is the job and
+    # nothing was sent yet: then a well-formed 500 with an exact length goes out.
+    answered = subject.catches_errors and style.caught
+    if answered:
+        assert outcome.error is None, repr(outcome.error)
+        assert outcome.status == "500 Internal Server Error", outcome.status
+        length = outcome.header("Content-Length")
+        assert outcome.body and length == str(len(outcome.body)), length
+    elif style.error is not None:
         assert isinstance(outcome.error, style.error), outcome.error
-    elif style.error is None:
+    else:
         assert outcome.error is None, repr(outcome.error)
 
     # close() of the app's iterable ran exactly once.
     if style.closes is not None:
         assert probe.closes == style.closes, f"closed {probe.closes} times"
 
-    if style.error is None or not subject.catches_errors:
+    if not answered:
         assert outcome.status == style.status
         if style.bodiless:
             # Never transformed: what the app sent, headers included.
