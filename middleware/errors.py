@@ -76,6 +76,8 @@ def prefers_json(accept: str | None) -> bool:
     a higher q-value, or the same one from a more specific range. So ``*/*`` and
     browsers get HTML, and ``application/json, text/plain, */*`` (what axios
     sends) gets JSON. Parsed by WebOb; a malformed value gets HTML."""
+    if not accept:
+        return False
     parsed = create_accept_header(accept)
     if not isinstance(parsed, AcceptValidHeader):
         return False

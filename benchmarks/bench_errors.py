@@ -1,0 +1,147 @@
+"""ErrorCatcher against Paste's ErrorMiddleware(debug=False), in one process.
+
+Two requests (issue 4), each through a minimal server loop (call, iterate, close):
+
+- **normal**: the app returns a one-chunk body. Printed: microseconds over the bare
+  app. Target: no more than one observer layer of the foundation benchmark; the
+  body-watching observer (what the catcher is: it must see errors while iterating)
+  and the pass observer are measured in the same run for that comparison.
+- **raising**: the app raises before start_response. Both middlewares answer 500
+  and report the traceback. Paste writes it to ``wsgi.errors``; ours logs it to
+  ``middleware.errors``, here with a handler formatting into a StringIO, so both pay
+  for the traceback text. Target: at least 3x cheaper than Paste.
+
+Medians of the repeats; compare ratios, not absolute figures, across machines.
+
+Run: ``pip install -e '.[bench]' && python benchmarks/bench_errors.py``
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import logging
+import statistics
+import timeit
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from paste.exceptions.errormiddleware import ErrorMiddleware
+
+from middleware import ErrorCatcher, Middleware, Observer
+
+App = Callable[[dict[str, Any], Any], Iterable[bytes]]
+HEADERS = [("Content-Type", "text/plain"), ("Content-Length", "12")]
+
+
+def ok(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+    start_response("200 OK", HEADERS)
+    return [b"hello, world"]
+
+
+def boom(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+    raise ValueError("boom")
+
+
+class _Body(Observer):
+    watch_body = True
+
+
+class _Pass(Observer):
+    def on_start(self) -> None:
+        pass
+
+
+class BodyObserver(Middleware):
+    observer = _Body
+
+
+class PassObserver(Middleware):
+    observer = _Pass
+
+
+def _start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
+    return _write
+
+
+def _write(data: bytes) -> None:
+    return None
+
+
+def serve(app: App) -> int:
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/orders",
+        "SCRIPT_NAME": "",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8080",
+        "HTTP_HOST": "127.0.0.1:8080",
+        "wsgi.url_scheme": "http",
+        "wsgi.errors": io.StringIO(),
+        "wsgi.multiprocess": False,
+        "wsgi.multithread": True,
+        "wsgi.run_once": False,
+    }
+    result = app(environ, _start_response)
+    try:
+        return sum(len(chunk) for chunk in result)
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+
+
+def median_us(app: App, repeat: int, number: int) -> float:
+    times = timeit.repeat(lambda: serve(app), repeat=repeat, number=number)
+    return statistics.median(times) / number * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--number", type=int, default=20000)
+    args = parser.parse_args()
+
+    logger = logging.getLogger("middleware.errors")
+    logger.addHandler(logging.StreamHandler(io.StringIO()))
+    logger.propagate = False
+
+    bare = median_us(ok, args.repeat, args.number)
+    print(f"bare app: {bare:.3f} us/request (median of {args.repeat} x {args.number})")
+    print()
+    print("normal request: overhead over the bare app, us")
+    rows = [
+        ("pass observer", PassObserver()(ok)),
+        ("body observer", BodyObserver()(ok)),
+        ("ErrorCatcher", ErrorCatcher()(ok)),
+        ("paste ErrorMiddleware", ErrorMiddleware(ok, debug=False)),
+    ]
+    overhead = {}
+    for name, app in rows:
+        overhead[name] = median_us(app, args.repeat, args.number) - bare
+        print(f"  {name:<22} {overhead[name]:8.3f}")
+    catcher = overhead["ErrorCatcher"]
+    print(
+        f"  ErrorCatcher / body observer: {catcher / overhead['body observer']:.2f}x;"
+        f" / pass observer: {catcher / overhead['pass observer']:.2f}x"
+    )
+    print()
+    print("raising request (500 answered, traceback reported), us/request")
+    number = max(args.number // 20, 200)
+    paste = median_us(ErrorMiddleware(boom, debug=False), args.repeat, number)
+    ours = median_us(ErrorCatcher()(boom), args.repeat, number)
+    print(f"  {'paste ErrorMiddleware':<34} {paste:8.1f}")
+    print(
+        f"  {'ErrorCatcher, formatting handler':<34} {ours:8.1f}   {paste / ours:.2f}x"
+    )
+    # The same with a handler that formats nothing: what the middleware itself
+    # costs, apart from the logging configuration the user chooses.
+    logger.handlers[:] = [logging.NullHandler()]
+    own = median_us(ErrorCatcher()(boom), args.repeat, number)
+    print(f"  {'ErrorCatcher, NullHandler':<34} {own:8.1f}   {paste / own:.2f}x")
+    print("  (the last column: how many times cheaper than Paste)")
+
+
+if __name__ == "__main__":
+    main()
