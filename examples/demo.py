@@ -6,7 +6,9 @@ http://127.0.0.1:8080/. The stack holds a small observer built on the core, whic
 times each request and logs one line when the response is closed (the streaming
 route shows that is after the last byte, not when the headers went out), around
 :class:`~middleware.Gzip`, which compresses the page and the stream chunk by chunk:
-``curl -N --compressed http://127.0.0.1:8080/stream`` prints each tick as it comes.
+``curl -N --compressed http://127.0.0.1:8080/stream`` prints each tick as it comes;
+and :class:`~middleware.ErrorCatcher`, which answers ``/boom`` with a clean 500 page
+and logs the traceback.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import sys
 import time
 from collections.abc import Iterable, Iterator
 
-from middleware import Gzip, Middleware, Observer, compose, describe
+from middleware import ErrorCatcher, Gzip, Middleware, Observer, compose, describe
 from middleware.core import StartResponse, WSGIEnvironment
 
 log = logging.getLogger("demo")
@@ -61,6 +63,8 @@ def hello(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[b
                 yield f"tick {second}\n".encode()
 
         return ticks()
+    if path == "/boom":
+        raise RuntimeError("the /boom route always fails")
     if path != "/":
         start_response("404 Not Found", [("Content-Type", "text/plain")])
         return [b"not found\n"]
@@ -68,6 +72,7 @@ def hello(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[b
         b"<!doctype html><title>wsgi-middleware-toolkit</title>"
         b"<h1>Hello from a composed stack</h1>"
         b'<p>Try <a href="/stream">/stream</a>: the log line comes after the last tick.'
+        b' And <a href="/boom">/boom</a>: a 500 page, the traceback in the log.'
     )
     start_response(
         "200 OK",
@@ -79,8 +84,9 @@ def hello(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[b
     return [body]
 
 
-# Timing outermost: it logs the bytes that really went out, compressed or not.
-app = compose(hello, Timing(), Gzip(min_size=0))
+# Timing outermost: it logs the final status (the catcher's 500 included) and the
+# bytes that really went out, compressed or not.
+app = compose(hello, Timing(), ErrorCatcher(), Gzip(min_size=0))
 
 
 def main() -> None:

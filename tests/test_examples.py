@@ -59,9 +59,22 @@ def test_demo_serves_and_logs_after_the_stream_ends(tmp_path: Path) -> None:
         assert first + decoder.decompress(response.read()) == body
         assert decoder.eof
         conn.close()
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+        conn.request("GET", "/boom")
+        response = conn.getresponse()
+        assert response.status == 500
+        assert b"Internal Server Error" in response.read()
+        conn.close()
+        wait_until(
+            lambda: "GET /boom -> 500 Internal Server Error" in log_path.read_text(),
+            10,
+            log_path.read_text,
+        )
         text = log_path.read_text()
+        assert "GET /boom raised RuntimeError" in text
+        assert "the /boom route always fails" in text  # the traceback, in the log
         assert "1. Timing()" in text  # describe() of the stack
-        assert "2. Gzip(" in text
+        assert "2. ErrorCatcher(" in text and "3. Gzip(" in text
         assert "GET / -> 200 OK" in text
     finally:
         os.kill(proc.pid, signal.SIGTERM)
