@@ -5,12 +5,14 @@ Every public name is re-exported here; the submodules are the implementation.
 
 from __future__ import annotations
 
+from .access_log import AccessLog
 from .compose import compose, describe
 from .core import Layer, Middleware, Observer, Transformer
 from .errors import ErrorCatcher
 from .gzip import Compress, Gzip
 
 __all__ = [
+    "AccessLog",
     "Compress",
     "ErrorCatcher",
     "Gzip",

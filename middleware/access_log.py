@@ -1,0 +1,444 @@
+"""Access logging: :class:`AccessLog` writes one line per request, when the response
+is closed, with what really happened.
+
+The line is emitted from the response proxy's close, so the status is the final one
+(after any ``exc_info`` replacement), the bytes are those that went out (iterable
+and ``write()``; a passed-through ``wsgi.file_wrapper`` counts its length), and the
+duration runs from the request's arrival to the end of the body. Paste's TransLogger
+logs inside ``start_response``, before any of that is known.
+
+Values from the request are escaped (``\\xhh`` for control characters, quotes,
+backslashes and non-ASCII), so a request cannot forge log lines. The middleware
+never adds handlers or changes logger configuration.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import os
+import re
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+from .core import Middleware, Observer, WSGIEnvironment, body_forbidden
+
+__all__ = ["AccessLog", "FORMATS", "RequestIdFilter", "request_id_var"]
+
+#: The request id of the request being handled in this context, or None.
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "middleware_request_id", default=None
+)
+
+# The wall clock for time stamps (a module attribute, so tests can fix it).
+wall_clock = time.time
+
+#: The environ key holding the request id (read by ErrorCatcher and your app).
+REQUEST_ID_KEY = "middleware.request_id"
+
+
+class RequestIdFilter(logging.Filter):
+    """A logging filter that sets ``record.request_id`` from the current request,
+    so your app's own log lines can carry it (``%(request_id)s``). Attach it to a
+    handler; outside a request the id is ``-``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id_var.get() or "-"
+        return True
+
+
+#: The built-in text formats, in the placeholder syntax custom formats use.
+FORMATS = {
+    "common": '{h} {l} {u} {t} "{r}" {s} {b}',
+    "combined": '{h} {l} {u} {t} "{r}" {s} {b} "{f}" "{a}"',
+}
+
+# Printable ASCII except the double quote and the backslash: everything else in a
+# logged value is written \xhh (\uhhhh above U+00FF).
+_UNSAFE = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")
+
+
+def _hex(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def escape(value: str) -> str:
+    """*value* with control characters, quotes, backslashes and non-ASCII written
+    as ``\\xhh``: one request, one line, whatever the client sent."""
+    return _UNSAFE.sub(_hex, value) if _UNSAFE.search(value) else value
+
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun",
+           "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")  # fmt: skip
+
+
+class _Clock:
+    """Apache's ``[10/Oct/2000:13:55:36 -0700]`` and ISO 8601, computed once per
+    second (not per request), from an aware datetime so half-hour zones come out
+    right. English month names whatever the locale."""
+
+    __slots__ = ("utc", "_cached")
+
+    def __init__(self, utc: bool) -> None:
+        self.utc = utc
+        self._cached: tuple[int, str, str] = (-1, "", "")
+
+    def stamps(self, now: float) -> tuple[str, str]:
+        second = int(now)
+        cached = self._cached
+        if cached[0] != second:
+            moment = datetime.fromtimestamp(second, UTC)
+            if not self.utc:
+                moment = moment.astimezone()
+            offset = moment.strftime("%z")
+            apache = (
+                f"[{moment.day:02d}/{_MONTHS[moment.month - 1]}/{moment.year}:"
+                f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d} {offset}]"
+            )
+            cached = self._cached = (second, apache, moment.isoformat())
+        return cached[1], cached[2]
+
+
+def _environ_key(header: str) -> str:
+    key = header.upper().replace("-", "_")
+    return key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else f"HTTP_{key}"
+
+
+# -- the atoms --------------------------------------------------------------------
+# Each takes the finished request's observer and returns the text to log.
+
+Atom = Callable[["_Logging"], str]
+
+
+def _request_line(r: _Logging) -> str:
+    environ = r.environ
+    return escape(
+        f"{environ.get('REQUEST_METHOD', '-')} {_uri(environ)} "
+        f"{environ.get('SERVER_PROTOCOL', '-')}"
+    )
+
+
+def _uri(environ: WSGIEnvironment) -> str:
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if raw:
+        return str(raw)
+    path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+    path = quote(path.encode("latin-1", "replace"), safe="/;:@&=+$,%~!*'()")
+    query = environ.get("QUERY_STRING")
+    return f"{path}?{query}" if query else path
+
+
+def _header_in(key: str) -> Atom:
+    return lambda r: escape(r.environ.get(key) or "-")
+
+
+def _header_out(name: str) -> Atom:
+    lower = name.lower()
+
+    def atom(r: _Logging) -> str:
+        for key, value in r.headers or ():
+            if key.lower() == lower:
+                return escape(value)
+        return "-"
+
+    return atom
+
+
+def _environ_value(key: str) -> Atom:
+    return lambda r: escape(str(r.environ.get(key, "-")))
+
+
+ATOMS: dict[str, Atom] = {
+    "h": lambda r: escape(r.client),
+    "l": lambda r: "-",
+    "u": lambda r: escape(r.environ.get("REMOTE_USER") or "-"),
+    "t": lambda r: r.stamp,
+    "r": _request_line,
+    "m": lambda r: escape(r.environ.get("REQUEST_METHOD", "-")),
+    "U": lambda r: escape(
+        r.environ.get("SCRIPT_NAME", "") + r.environ.get("PATH_INFO", "")
+    ),
+    "q": lambda r: escape(r.environ.get("QUERY_STRING", "")),
+    "H": lambda r: escape(r.environ.get("SERVER_PROTOCOL", "-")),
+    "s": lambda r: r.code,
+    "B": lambda r: str(r.size),
+    "b": lambda r: str(r.size) if r.size else "-",
+    "f": lambda r: escape(r.environ.get("HTTP_REFERER") or "-"),
+    "a": lambda r: escape(r.environ.get("HTTP_USER_AGENT") or "-"),
+    "T": lambda r: str(int(r.duration)),
+    "M": lambda r: str(int(r.duration * 1e3)),
+    "D": lambda r: str(int(r.duration * 1e6)),
+    "L": lambda r: f"{r.duration:.6f}",
+    "p": lambda r: f"<{os.getpid()}>",
+    # Ours: the type of the exception that ended the response, or "-".
+    "E": lambda r: type(r.error).__qualname__ if r.error is not None else "-",
+}
+
+_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}([ioe]?)|[{}]")
+
+
+def compile_format(template: str) -> Callable[[_Logging], str]:
+    """Turn a format such as ``'{h} {t} "{r}" {s} {User-Agent}i'`` into a function
+    of a finished request. ``{x}`` is a one-letter atom; ``{Name}i``, ``{Name}o``
+    and ``{key}e`` are a request header, a response header and an environ value;
+    ``{{`` and ``}}`` are literal braces. An unknown placeholder is a ValueError."""
+    literals: list[str] = []
+    atoms: list[Atom] = []
+    text: list[str] = []
+    position = 0
+    for match in _PLACEHOLDER.finditer(template):
+        text.append(template[position : match.start()])
+        position = match.end()
+        token = match.group()
+        if token in ("{{", "}}"):
+            text.append(token[0])
+            continue
+        name, kind = match.group(1), match.group(2)
+        if name is None:
+            raise ValueError(f"format: unbalanced brace in {template!r}")
+        if name in ATOMS:
+            atom = ATOMS[name]
+            if kind:
+                position -= 1  # the letter after a one-letter atom is literal
+        elif kind == "i" and name:
+            atom = _header_in(_environ_key(name))
+        elif kind == "o" and name:
+            atom = _header_out(name)
+        elif kind == "e" and name:
+            atom = _environ_value(name)
+        else:
+            raise ValueError(
+                f"format: unknown placeholder {match.group()!r} in {template!r}"
+            )
+        literals.append("".join(text))
+        text = []
+        atoms.append(atom)
+    text.append(template[position:])
+    tail = "".join(text)
+    pieces = list(zip(literals, atoms, strict=True))
+
+    def render(request: _Logging) -> str:
+        return "".join([literal + atom(request) for literal, atom in pieces]) + tail
+
+    return render
+
+
+# -- the middleware ---------------------------------------------------------------
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
+
+
+class _Logging(Observer):
+    """The per-request proxy: times the request, counts bytes, logs at close."""
+
+    watch_body = True
+    started = 0.0  # perf_counter() at arrival: for the duration
+    arrived = 0.0  # time.time() at arrival: for the time stamp
+    request_id = ""
+    _token: contextvars.Token[str | None] | None = None
+
+    def on_request(self) -> None:
+        self.started = time.perf_counter()
+        self.arrived = wall_clock()
+        middleware = self.middleware
+        environ = self.environ
+        request_id = None
+        if middleware.trust_request_id:
+            inbound = environ.get(middleware.request_id_key)
+            if inbound and _REQUEST_ID.fullmatch(inbound):
+                request_id = inbound
+        if request_id is None:
+            request_id = os.urandom(16).hex()
+        self.request_id = environ[REQUEST_ID_KEY] = request_id
+        self._token = request_id_var.set(request_id)
+
+    def on_start(self) -> None:
+        headers = self.headers
+        if headers is not None:
+            headers.append((self.middleware.request_id_header, self.request_id))
+
+    def on_close(self) -> None:
+        token = self._token
+        if token is not None:
+            self._token = None
+            try:
+                request_id_var.reset(token)
+            except ValueError:  # closed in another context than it started in
+                request_id_var.set(None)
+        self.middleware.emit(self)
+
+    # What the atoms read, computed once the response is over.
+
+    @property
+    def client(self) -> str:
+        address: str = self.middleware.client_address(self.environ)
+        return address
+
+    @property
+    def code(self) -> str:
+        return self.final_status[:3]
+
+    @property
+    def final_status(self) -> str:
+        """The status that went out: if an error ended the response before its
+        headers were sent, the server answered 500; with no response begun, ``-``."""
+        if self.error is not None and not self.headers_sent:
+            return "500"
+        return self.status or "-"  # "-": the client left before a response began
+
+    @property
+    def size(self) -> int:
+        if body_forbidden(self.environ.get("REQUEST_METHOD"), self.status or ""):
+            return 0
+        return self.bytes_sent
+
+    _ended: float | None = None
+
+    @property
+    def duration(self) -> float:
+        """Seconds from the request's arrival to the close of its response."""
+        if self._ended is None:
+            return time.perf_counter() - self.started
+        return self._ended
+
+    @property
+    def stamp(self) -> str:
+        clock: _Clock = self.middleware.clock
+        return clock.stamps(self.arrived)[0]
+
+    def fields(self) -> dict[str, Any]:
+        """The request as OpenTelemetry semantic-convention fields (plus
+        ``duration_ms``, ``bytes`` and ``request_id``), for the JSON line and the
+        log record's ``extra``."""
+        environ = self.environ
+        code = self.code
+        return {
+            "time": self.middleware.clock.stamps(self.arrived)[1],
+            "http.request.method": environ.get("REQUEST_METHOD"),
+            "url.path": environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""),
+            "url.query": environ.get("QUERY_STRING") or None,
+            "http.response.status_code": int(code) if code.isdigit() else None,
+            "client.address": self.client,
+            "user.name": environ.get("REMOTE_USER") or None,
+            "user_agent.original": environ.get("HTTP_USER_AGENT"),
+            "http.request.header.referer": environ.get("HTTP_REFERER"),
+            "duration_ms": round(self.duration * 1e3, 3),
+            "bytes": self.size,
+            "request_id": self.request_id,
+            "error.type": type(self.error).__qualname__ if self.error else None,
+        }
+
+
+class AccessLog(Middleware):
+    """Log one line per request, when its response is closed.
+
+    :param logger: a logger name or a :class:`logging.Logger`.
+    :param format: ``"common"``, ``"combined"`` (Apache's), ``"json"``, or a custom
+        format of ``{}`` placeholders: gunicorn's atoms ``h l u t r m U q H s B b f a
+        T M D L p``, ``{Header}i``, ``{Header}o``, ``{key}e``, and ``{E}`` (the
+        type of the exception that ended the response). No ``%`` anywhere, so ini
+        files need no ``%%``.
+    :param level: the level of the lines (an int or a name such as ``"INFO"``).
+    :param trusted_proxies: how many proxies in front of the app append to
+        ``X-Forwarded-For``; the client is the N-th address from the right (as
+        Werkzeug's ProxyFix). 0, the default, trusts nothing: ``REMOTE_ADDR``.
+    :param request_id_header: the response header echoing the request id, and the
+        request header read when ``trust_request_id`` is on.
+    :param trust_request_id: take the inbound request id (1-128 characters of
+        letters, digits and ``._:/+=-``; anything else gets a fresh id) instead of
+        generating one. Only behind a proxy that sets or strips that header.
+    :param utc: time stamps in UTC instead of local time.
+
+    The request id goes to ``environ["middleware.request_id"]`` (ErrorCatcher shows
+    it), to the response header, to :data:`request_id_var` for your own logging
+    (see :class:`RequestIdFilter`), and into the line's ``extra`` fields.
+    """
+
+    observer = _Logging
+
+    def __init__(
+        self,
+        logger: str | logging.Logger = "middleware.access",
+        format: str = "combined",
+        level: int | str = logging.INFO,
+        trusted_proxies: int = 0,
+        request_id_header: str = "X-Request-ID",
+        trust_request_id: bool = False,
+        utc: bool = False,
+    ) -> None:
+        if isinstance(logger, str):
+            logger = logging.getLogger(logger)
+        elif not isinstance(logger, logging.Logger):
+            raise ValueError(f"logger: expected a name or a Logger, got {logger!r}")
+        self.logger = logger
+        if not isinstance(format, str):
+            raise ValueError(f"format: expected a string, got {format!r}")
+        self.format = format
+        self._render = (
+            None if format == "json" else compile_format(FORMATS.get(format, format))
+        )
+        self.level = _check_level(level)
+        if (
+            isinstance(trusted_proxies, bool)
+            or not isinstance(trusted_proxies, int)
+            or trusted_proxies < 0
+        ):
+            raise ValueError(
+                f"trusted_proxies: expected an int >= 0, got {trusted_proxies!r}"
+            )
+        self.trusted_proxies = trusted_proxies
+        if not isinstance(request_id_header, str) or not re.fullmatch(
+            r"[A-Za-z0-9-]+", request_id_header
+        ):
+            raise ValueError(
+                f"request_id_header: expected a header name, got {request_id_header!r}"
+            )
+        self.request_id_header = request_id_header
+        self.request_id_key = _environ_key(request_id_header)
+        for name, value in (("trust_request_id", trust_request_id), ("utc", utc)):
+            if not isinstance(value, bool):
+                raise ValueError(f"{name}: expected True or False, got {value!r}")
+        self.trust_request_id = trust_request_id
+        self.utc = utc
+        self.clock = _Clock(utc)
+
+    def client_address(self, environ: WSGIEnvironment) -> str:
+        """``REMOTE_ADDR``, or with ``trusted_proxies=N`` the N-th address from the
+        right of ``X-Forwarded-For`` when it has that many."""
+        if self.trusted_proxies:
+            forwarded = environ.get("HTTP_X_FORWARDED_FOR")
+            if forwarded:
+                hops = [hop.strip() for hop in forwarded.split(",")]
+                if len(hops) >= self.trusted_proxies:
+                    return hops[-self.trusted_proxies] or "-"
+        return environ.get("REMOTE_ADDR") or "-"
+
+    def emit(self, request: _Logging) -> None:
+        """Write the line of a finished request (if the logger is enabled)."""
+        logger = self.logger
+        if not logger.isEnabledFor(self.level):
+            return
+        request._ended = time.perf_counter() - request.started
+        fields = request.fields()
+        if self._render is None:
+            line = json.dumps(fields, separators=(",", ":"))
+        else:
+            line = self._render(request)
+            if request.error is not None and self.format in FORMATS:
+                line = f"{line} [error: {type(request.error).__qualname__}]"
+        logger.log(self.level, line, extra=fields)
+
+
+def _check_level(level: int | str) -> int:
+    if isinstance(level, str):
+        value = logging.getLevelName(level.upper())
+        if isinstance(value, int):
+            return value
+    elif isinstance(level, int) and not isinstance(level, bool):
+        return level
+    raise ValueError(f"level: expected a logging level such as 'INFO', got {level!r}")
