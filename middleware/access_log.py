@@ -47,7 +47,9 @@ class RequestIdFilter(logging.Filter):
     handler; outside a request the id is ``-``."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = request_id_var.get() or "-"
+        # A record that carries its own (AccessLog's, ErrorCatcher's) keeps it.
+        if getattr(record, "request_id", None) is None:
+            record.request_id = request_id_var.get() or "-"
         return True
 
 

@@ -425,16 +425,22 @@ def test_request_id_filter_for_the_apps_own_logging(
     records: list[logging.LogRecord], caplog: pytest.LogCaptureFixture
 ) -> None:
     app_log = logging.getLogger("tests.app")
-    caplog.handler.addFilter(RequestIdFilter())
+    request_filter = RequestIdFilter()
+    caplog.handler.addFilter(request_filter)
 
     def app(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
         app_log.warning("inside")
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"ok"]
 
-    outcome = serve(AccessLog("tests.access"), app)
-    app_log.warning("outside")
-    inside, outside = [r for r in caplog.records if r.name == "tests.app"]
+    try:
+        outcome = serve(AccessLog("tests.access"), app)
+        app_log.warning("outside")
+        app_log.warning("its own", extra={"request_id": "kept"})
+    finally:
+        caplog.handler.removeFilter(request_filter)
+    inside, outside, own = [r for r in caplog.records if r.name == "tests.app"]
+    assert own.__dict__["request_id"] == "kept"
     assert inside.__dict__["request_id"] == outcome.header("X-Request-ID")
     assert outside.__dict__["request_id"] == "-"
 
