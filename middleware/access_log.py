@@ -15,6 +15,7 @@ never adds handlers or changes logger configuration.
 from __future__ import annotations
 
 import contextvars
+import itertools
 import json
 import logging
 import os
@@ -125,12 +126,18 @@ def _request_line(r: _Logging) -> str:
     )
 
 
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9/._~!$&'()*+,;=:@%-]*")
+
+
 def _uri(environ: WSGIEnvironment) -> str:
+    """The request target as the client sent it: the server's raw URI (gunicorn's
+    RAW_URI, waitress's REQUEST_URI), else rebuilt, the path quoted again."""
     raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
     if raw:
         return str(raw)
     path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
-    path = quote(path.encode("latin-1", "replace"), safe="/;:@&=+$,%~!*'()")
+    if not _PLAIN_PATH.fullmatch(path):
+        path = quote(path.encode("latin-1", "replace"), safe="/;:@&=+$,%~!*'()")
     query = environ.get("QUERY_STRING")
     return f"{path}?{query}" if query else path
 
@@ -235,6 +242,26 @@ def compile_format(template: str) -> Callable[[_Logging], str]:
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
 
 
+class _Ids:
+    """Request ids: 32 hex digits, a random 20-digit prefix per process and a
+    12-digit counter. Unique (a forked worker draws a new prefix), cheaper than a
+    uuid4 per request; not secrets, so they need not be unguessable."""
+
+    def __init__(self) -> None:
+        self.reset()
+        os.register_at_fork(after_in_child=self.reset)
+
+    def reset(self) -> None:
+        self.prefix = os.urandom(10).hex()
+        self.counter = itertools.count(1)
+
+    def next(self) -> str:
+        return f"{self.prefix}{next(self.counter):012x}"
+
+
+_ids = _Ids()
+
+
 class _Logging(Observer):
     """The per-request proxy: times the request, counts bytes, logs at close."""
 
@@ -255,7 +282,7 @@ class _Logging(Observer):
             if inbound and _REQUEST_ID.fullmatch(inbound):
                 request_id = inbound
         if request_id is None:
-            request_id = os.urandom(16).hex()
+            request_id = _ids.next()
         self.request_id = environ[REQUEST_ID_KEY] = request_id
         self._token = request_id_var.set(request_id)
 
@@ -313,28 +340,6 @@ class _Logging(Observer):
         clock: _Clock = self.middleware.clock
         return clock.stamps(self.arrived)[0]
 
-    def fields(self) -> dict[str, Any]:
-        """The request as OpenTelemetry semantic-convention fields (plus
-        ``duration_ms``, ``bytes`` and ``request_id``), for the JSON line and the
-        log record's ``extra``."""
-        environ = self.environ
-        code = self.code
-        return {
-            "time": self.middleware.clock.stamps(self.arrived)[1],
-            "http.request.method": environ.get("REQUEST_METHOD"),
-            "url.path": environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""),
-            "url.query": environ.get("QUERY_STRING") or None,
-            "http.response.status_code": int(code) if code.isdigit() else None,
-            "client.address": self.client,
-            "user.name": environ.get("REMOTE_USER") or None,
-            "user_agent.original": environ.get("HTTP_USER_AGENT"),
-            "http.request.header.referer": environ.get("HTTP_REFERER"),
-            "duration_ms": round(self.duration * 1e3, 3),
-            "bytes": self.size,
-            "request_id": self.request_id,
-            "error.type": type(self.error).__qualname__ if self.error else None,
-        }
-
 
 class AccessLog(Middleware):
     """Log one line per request, when its response is closed.
@@ -384,6 +389,7 @@ class AccessLog(Middleware):
         self._render = (
             None if format == "json" else compile_format(FORMATS.get(format, format))
         )
+        self._apache = format in FORMATS
         self.level = _check_level(level)
         if (
             isinstance(trusted_proxies, bool)
@@ -421,19 +427,79 @@ class AccessLog(Middleware):
         return environ.get("REMOTE_ADDR") or "-"
 
     def emit(self, request: _Logging) -> None:
-        """Write the line of a finished request (if the logger is enabled)."""
+        """Write the line of a finished request (if the logger is enabled).
+
+        Every value is computed once, here, for the line and for the record's
+        fields. The record comes from the logging record factory and goes to
+        ``logger.handle``: no caller lookup (an access line has no call site) and
+        no per-key checks of ``extra`` (the keys are fixed and safe).
+        """
         logger = self.logger
-        if not logger.isEnabledFor(self.level):
+        level = self.level
+        if not logger.isEnabledFor(level):
             return
-        request._ended = time.perf_counter() - request.started
-        fields = request.fields()
+        duration = request._ended = time.perf_counter() - request.started
+        environ = request.environ
+        method = environ.get("REQUEST_METHOD") or "-"
+        error = request.error
+        if error is not None and not request.headers_sent:
+            code = "500"  # the server answers an early error with a 500
+        else:
+            code = (request.status or "-")[:3]
+        # No body on HEAD, 1xx, 204 and 304, whatever the app yielded.
+        if method == "HEAD" or code < "2" or code == "204" or code == "304":
+            size = 0
+        else:
+            size = request.bytes_sent
+        client = self.client_address(environ)
+        apache, iso = self.clock.stamps(request.arrived)
+        fields: dict[str, Any] = {
+            "time": iso,
+            "http.request.method": method,
+            "url.path": environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""),
+            "url.query": environ.get("QUERY_STRING") or None,
+            "http.response.status_code": int(code) if code.isdigit() else None,
+            "client.address": client,
+            "user.name": environ.get("REMOTE_USER") or None,
+            "user_agent.original": environ.get("HTTP_USER_AGENT"),
+            "http.request.header.referer": environ.get("HTTP_REFERER"),
+            "duration_ms": int(duration * 1e6) / 1e3,
+            "bytes": size,
+            "request_id": request.request_id,
+            "error.type": type(error).__qualname__ if error is not None else None,
+        }
         if self._render is None:
             line = json.dumps(fields, separators=(",", ":"))
         else:
-            line = self._render(request)
-            if request.error is not None and self.format in FORMATS:
-                line = f"{line} [error: {type(request.error).__qualname__}]"
-        logger.log(self.level, line, extra=fields)
+            if self._apache:  # common and combined, written out: the usual case
+                user = fields["user.name"] or "-"
+                target = _uri(environ)
+                protocol = environ.get("SERVER_PROTOCOL", "-")
+                referer = fields["http.request.header.referer"] or "-"
+                agent = fields["user_agent.original"] or "-"
+                # One scan of every request value; escape one by one only if needed.
+                if _UNSAFE.search(
+                    f"{client} {user} {method} {target} {protocol} {referer} {agent}"
+                ):
+                    client, user, method, target = map(
+                        escape, (client, user, method, target)
+                    )
+                    protocol, referer, agent = map(escape, (protocol, referer, agent))
+                line = (
+                    f'{client} - {user} {apache} "{method} {target} {protocol}" '
+                    f"{code} {size or '-'}"
+                )
+                if self.format == "combined":
+                    line = f'{line} "{referer}" "{agent}"'
+            else:
+                line = self._render(request)
+            if error is not None and self._apache:
+                line = f"{line} [error: {fields['error.type']}]"
+        record = logging.getLogRecordFactory()(
+            logger.name, level, __file__, 0, line, None, None, "emit"
+        )
+        record.__dict__.update(fields)
+        logger.handle(record)
 
 
 def _check_level(level: int | str) -> int:

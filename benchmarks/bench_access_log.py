@@ -1,0 +1,128 @@
+"""AccessLog against Paste's TransLogger, in one process, same handler setup.
+
+Both loggers get one handler that formats each record (``%(message)s``) and discards
+the text, so both pay for the stdlib's record and formatting. Each request goes
+through a minimal server loop (call, iterate, close) on a one-chunk body. Printed:
+median microseconds per request, the overhead over the bare app, and TransLogger's
+overhead divided by ours. Also printed: the stdlib ``logger.info`` call alone, the
+floor both pay.
+
+AccessLog does strictly more than TransLogger: it logs at close (final status,
+counted bytes, duration to the last byte), generates a request id, sets the
+ContextVar and echoes the id as a header, and attaches the JSON fields to the record.
+Target (issue 5): at least 1.3x cheaper than TransLogger.
+
+Run: ``pip install -e '.[bench]' && python benchmarks/bench_access_log.py``
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import timeit
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from paste.translogger import TransLogger
+
+from middleware import AccessLog
+
+App = Callable[[dict[str, Any], Any], Iterable[bytes]]
+HEADERS = [("Content-Type", "text/html"), ("Content-Length", "12")]
+
+
+class Discard(logging.Handler):
+    """Formats every record, keeps nothing."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.format(record)
+
+
+def logger(name: str) -> logging.Logger:
+    log = logging.getLogger(name)
+    log.handlers[:] = [Discard()]
+    log.handlers[0].setFormatter(logging.Formatter("%(message)s"))
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    return log
+
+
+def ok(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+    start_response("200 OK", HEADERS)
+    return [b"hello, world"]
+
+
+def _start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
+    return _write
+
+
+def _write(data: bytes) -> None:
+    return None
+
+
+ENVIRON = {
+    "REQUEST_METHOD": "GET",
+    "SCRIPT_NAME": "",
+    "PATH_INFO": "/articles/42",
+    "QUERY_STRING": "page=2",
+    "SERVER_PROTOCOL": "HTTP/1.1",
+    "SERVER_NAME": "127.0.0.1",
+    "SERVER_PORT": "8080",
+    "REMOTE_ADDR": "203.0.113.9",
+    "HTTP_HOST": "example.com",
+    "HTTP_REFERER": "https://example.com/",
+    "HTTP_USER_AGENT": "Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0",
+    "wsgi.url_scheme": "http",
+}
+
+
+def serve(app: App) -> int:
+    result = app(dict(ENVIRON), _start_response)
+    try:
+        return sum(len(chunk) for chunk in result)
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+
+
+def median_us(run: Callable[[], object], repeat: int, number: int) -> float:
+    times = timeit.repeat(run, repeat=repeat, number=number)
+    return statistics.median(times) / number * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--number", type=int, default=10000)
+    args = parser.parse_args()
+    repeat, number = args.repeat, args.number
+
+    bare = median_us(lambda: serve(ok), repeat, number)
+    stdlib = logger("bench.stdlib")
+    info = median_us(lambda: stdlib.info("a line"), repeat, number)
+    print(f"bare app: {bare:.3f} us/request; logger.info alone: {info:.3f} us")
+    print(f"(medians of {repeat} x {number})")
+    print()
+    translogger = TransLogger(
+        ok, logger=logger("bench.paste"), setup_console_handler=False
+    )
+    rows: list[tuple[str, App]] = [
+        ("paste TransLogger", translogger),
+        ("AccessLog combined", AccessLog(logger("bench.ours"))(ok)),
+        ("AccessLog json", AccessLog(logger("bench.json"), format="json")(ok)),
+    ]
+    print(f"{'subject':<20} {'us/req':>8} {'overhead':>9} {'Paste/ours':>11}")
+    paste_overhead = 0.0
+    for name, app in rows:
+        us = median_us(lambda app=app: serve(app), repeat, number)  # type: ignore[misc]
+        overhead = us - bare
+        paste_overhead = paste_overhead or overhead
+        print(
+            f"{name:<20} {us:>8.2f} {overhead:>9.2f} {paste_overhead / overhead:>10.2f}x"
+        )
+
+
+if __name__ == "__main__":
+    main()
