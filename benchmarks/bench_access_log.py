@@ -119,9 +119,8 @@ def main() -> None:
         us = median_us(lambda app=app: serve(app), repeat, number)  # type: ignore[misc]
         overhead = us - bare
         paste_overhead = paste_overhead or overhead
-        print(
-            f"{name:<20} {us:>8.2f} {overhead:>9.2f} {paste_overhead / overhead:>10.2f}x"
-        )
+        ratio = paste_overhead / overhead
+        print(f"{name:<20} {us:>8.2f} {overhead:>9.2f} {ratio:>10.2f}x")
 
 
 if __name__ == "__main__":
