@@ -2,13 +2,16 @@
 
 Run it from the repository root with the README's demo command, which installs the
 ``server`` extra and runs ``python examples/demo.py [PORT]``; then open
-http://127.0.0.1:8080/. The stack holds a small observer built on the core, which
-times each request and logs one line when the response is closed (the streaming
-route shows that is after the last byte, not when the headers went out), around
-:class:`~middleware.Gzip`, which compresses the page and the stream chunk by chunk:
-``curl -N --compressed http://127.0.0.1:8080/stream`` prints each tick as it comes;
-and :class:`~middleware.ErrorCatcher`, which answers ``/boom`` with a clean 500 page
-and logs the traceback.
+http://127.0.0.1:8080/. The stack, outermost first:
+
+- :class:`~middleware.AccessLog` logs one line per request when its response is
+  closed: the streaming route shows that is after the last byte, not when the
+  headers went out, and ``/boom`` is logged with the 500 the catcher sent;
+- :class:`~middleware.ErrorCatcher` answers ``/boom`` with a clean 500 page (it
+  shows the request id) and logs the traceback;
+- :class:`~middleware.Gzip` compresses the page and the stream chunk by chunk:
+  ``curl -N --compressed http://127.0.0.1:8080/stream`` prints each tick as it
+  comes.
 """
 
 from __future__ import annotations
@@ -18,38 +21,8 @@ import sys
 import time
 from collections.abc import Iterable, Iterator
 
-from middleware import ErrorCatcher, Gzip, Middleware, Observer, compose, describe
+from middleware import AccessLog, ErrorCatcher, Gzip, compose, describe
 from middleware.core import StartResponse, WSGIEnvironment
-
-log = logging.getLogger("demo")
-
-
-class _Timing(Observer):
-    """Log method, path, status, bytes and duration once the response is closed."""
-
-    watch_body = True  # count the bytes that really went out
-    started = 0.0
-
-    def on_request(self) -> None:
-        self.started = time.perf_counter()
-
-    def on_close(self) -> None:
-        elapsed = (time.perf_counter() - self.started) * 1000
-        log.info(
-            "%s %s -> %s, %d bytes, %.1f ms%s",
-            self.environ["REQUEST_METHOD"],
-            self.environ.get("PATH_INFO", "/"),
-            self.status or "-",
-            self.bytes_sent,
-            elapsed,
-            f" ({type(self.error).__name__})" if self.error else "",
-        )
-
-
-class Timing(Middleware):
-    """A demo observer: one log line per request, when its response is closed."""
-
-    observer = _Timing
 
 
 def hello(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
@@ -84,9 +57,7 @@ def hello(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[b
     return [body]
 
 
-# Timing outermost: it logs the final status (the catcher's 500 included) and the
-# bytes that really went out, compressed or not.
-app = compose(hello, Timing(), ErrorCatcher(), Gzip(min_size=0))
+app = compose(hello, AccessLog(), ErrorCatcher(), Gzip(min_size=0))
 
 
 def main() -> None:

@@ -278,7 +278,7 @@ class _Logging(Observer):
         environ = self.environ
         request_id = None
         if middleware.trust_request_id:
-            inbound = environ.get(middleware.request_id_key)
+            inbound = environ.get(middleware._request_id_key)
             if inbound and _REQUEST_ID.fullmatch(inbound):
                 request_id = inbound
         if request_id is None:
@@ -337,7 +337,7 @@ class _Logging(Observer):
 
     @property
     def stamp(self) -> str:
-        clock: _Clock = self.middleware.clock
+        clock: _Clock = self.middleware._clock
         return clock.stamps(self.arrived)[0]
 
 
@@ -407,13 +407,13 @@ class AccessLog(Middleware):
                 f"request_id_header: expected a header name, got {request_id_header!r}"
             )
         self.request_id_header = request_id_header
-        self.request_id_key = _environ_key(request_id_header)
+        self._request_id_key = _environ_key(request_id_header)
         for name, value in (("trust_request_id", trust_request_id), ("utc", utc)):
             if not isinstance(value, bool):
                 raise ValueError(f"{name}: expected True or False, got {value!r}")
         self.trust_request_id = trust_request_id
         self.utc = utc
-        self.clock = _Clock(utc)
+        self._clock = _Clock(utc)
 
     def client_address(self, environ: WSGIEnvironment) -> str:
         """``REMOTE_ADDR``, or with ``trusted_proxies=N`` the N-th address from the
@@ -452,7 +452,7 @@ class AccessLog(Middleware):
         else:
             size = request.bytes_sent
         client = self.client_address(environ)
-        apache, iso = self.clock.stamps(request.arrived)
+        apache, iso = self._clock.stamps(request.arrived)
         fields: dict[str, Any] = {
             "time": iso,
             "http.request.method": method,
