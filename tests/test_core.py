@@ -638,3 +638,50 @@ def test_content_length_goes_even_if_on_start_assigns_new_headers() -> None:
     assert outcome.body == b"abab"
     assert outcome.header("Content-Length") is None
     assert outcome.header("X-New") == "list"
+
+
+class _FailingRecovery(Observer):
+    def recover(
+        self, exc: Exception
+    ) -> tuple[str, list[tuple[str, str]], bytes] | None:
+        raise RuntimeError("the recovery itself failed")
+
+
+class FailingRecovery(Middleware):
+    observer = _FailingRecovery
+
+
+class _DecliningRecovery(Observer):
+    declined: list[Exception] = []
+
+    def recover(
+        self, exc: Exception
+    ) -> tuple[str, list[tuple[str, str]], bytes] | None:
+        self.declined.append(exc)
+        return None
+
+
+class DecliningRecovery(Middleware):
+    observer = _DecliningRecovery
+
+
+def test_a_recover_hook_that_raises_is_logged_and_the_app_error_propagates(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = conformance.raise_before_start_app(conformance.Probe())
+    outcome = run(FailingRecovery()(app))
+    assert isinstance(outcome.error, AppError)
+    assert "_FailingRecovery.recover() raised" in caplog.text
+
+
+def test_recover_returning_none_lets_the_error_propagate_and_is_not_asked_late() -> (
+    None
+):
+    before = conformance.raise_before_start_app(conformance.Probe())
+    outcome = run(DecliningRecovery()(before))
+    assert isinstance(outcome.error, AppError)
+    assert len(_DecliningRecovery.declined) == 1
+    late = conformance.raise_iterating_app(conformance.Probe(), first=b"partial")
+    outcome = run(DecliningRecovery()(late))
+    assert isinstance(outcome.error, AppError) and outcome.body == b"partial"
+    assert len(_DecliningRecovery.declined) == 1  # bytes were out: never asked
