@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from .core import Middleware, Observer, WSGIEnvironment, body_forbidden
+from .core import Middleware, Observer, WSGIEnvironment, get_header
 
 __all__ = ["AccessLog", "FORMATS", "RequestIdFilter", "request_id_var"]
 
@@ -147,15 +147,7 @@ def _header_in(key: str) -> Atom:
 
 
 def _header_out(name: str) -> Atom:
-    lower = name.lower()
-
-    def atom(r: _Logging) -> str:
-        for key, value in r.headers or ():
-            if key.lower() == lower:
-                return escape(value)
-        return "-"
-
-    return atom
+    return lambda r: escape(get_header(r.headers or [], name) or "-")
 
 
 def _environ_value(key: str) -> Atom:
@@ -262,6 +254,16 @@ class _Ids:
 _ids = _Ids()
 
 
+def _body_size(method: str | None, code: str, counted: int) -> int:
+    """The body bytes that went out: none on HEAD, 1xx, 204 and 304, whatever the
+    app yielded (the server drops them); else what the proxy counted. *code* is the
+    status's first three characters (compared as text: cheaper than
+    :func:`~middleware.core.body_forbidden` on this path)."""
+    if method == "HEAD" or code < "2" or code == "204" or code == "304":
+        return 0
+    return counted
+
+
 class _Logging(Observer):
     """The per-request proxy: times the request, counts bytes, logs at close."""
 
@@ -322,9 +324,9 @@ class _Logging(Observer):
 
     @property
     def size(self) -> int:
-        if body_forbidden(self.environ.get("REQUEST_METHOD"), self.status or ""):
-            return 0
-        return self.bytes_sent
+        return _body_size(
+            self.environ.get("REQUEST_METHOD"), self.code, self.bytes_sent
+        )
 
     _ended: float | None = None
 
@@ -446,11 +448,7 @@ class AccessLog(Middleware):
             code = "500"  # the server answers an early error with a 500
         else:
             code = (request.status or "-")[:3]
-        # No body on HEAD, 1xx, 204 and 304, whatever the app yielded.
-        if method == "HEAD" or code < "2" or code == "204" or code == "304":
-            size = 0
-        else:
-            size = request.bytes_sent
+        size = _body_size(method, code, request.bytes_sent)
         client = self.client_address(environ)
         apache, iso = self._clock.stamps(request.arrived)
         fields: dict[str, Any] = {

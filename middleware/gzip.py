@@ -101,7 +101,7 @@ def _import(*names: str) -> Any:
     for name in names:
         try:
             return importlib.import_module(name)
-        except ImportError:
+        except ImportError:  # not installed: try the next, else the coding is off
             continue
     return None
 
