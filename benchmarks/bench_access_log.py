@@ -19,16 +19,15 @@ from __future__ import annotations
 
 import argparse
 import logging
-import statistics
-import timeit
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
+import harness
+from harness import App, median_us
 from paste.translogger import TransLogger
 
 from middleware import AccessLog
 
-App = Callable[[dict[str, Any], Any], Iterable[bytes]]
 HEADERS = [("Content-Type", "text/html"), ("Content-Length", "12")]
 
 
@@ -53,14 +52,6 @@ def ok(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
     return [b"hello, world"]
 
 
-def _start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
-    return _write
-
-
-def _write(data: bytes) -> None:
-    return None
-
-
 ENVIRON = {
     "REQUEST_METHOD": "GET",
     "SCRIPT_NAME": "",
@@ -78,18 +69,7 @@ ENVIRON = {
 
 
 def serve(app: App) -> int:
-    result = app(dict(ENVIRON), _start_response)
-    try:
-        return sum(len(chunk) for chunk in result)
-    finally:
-        close = getattr(result, "close", None)
-        if close is not None:
-            close()
-
-
-def median_us(run: Callable[[], object], repeat: int, number: int) -> float:
-    times = timeit.repeat(run, repeat=repeat, number=number)
-    return statistics.median(times) / number * 1e6
+    return harness.serve(app, dict(ENVIRON))
 
 
 def main() -> None:

@@ -21,16 +21,15 @@ from __future__ import annotations
 import argparse
 import io
 import logging
-import statistics
-import timeit
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
+import harness
+from harness import App
 from paste.exceptions.errormiddleware import ErrorMiddleware
 
 from middleware import ErrorCatcher, Middleware, Observer
 
-App = Callable[[dict[str, Any], Any], Iterable[bytes]]
 HEADERS = [("Content-Type", "text/plain"), ("Content-Length", "12")]
 
 
@@ -60,14 +59,6 @@ class PassObserver(Middleware):
     observer = _Pass
 
 
-def _start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
-    return _write
-
-
-def _write(data: bytes) -> None:
-    return None
-
-
 def serve(app: App) -> int:
     environ = {
         "REQUEST_METHOD": "GET",
@@ -83,18 +74,11 @@ def serve(app: App) -> int:
         "wsgi.multithread": True,
         "wsgi.run_once": False,
     }
-    result = app(environ, _start_response)
-    try:
-        return sum(len(chunk) for chunk in result)
-    finally:
-        close = getattr(result, "close", None)
-        if close is not None:
-            close()
+    return harness.serve(app, environ)
 
 
 def median_us(app: App, repeat: int, number: int) -> float:
-    times = timeit.repeat(lambda: serve(app), repeat=repeat, number=number)
-    return statistics.median(times) / number * 1e6
+    return harness.median_us(lambda: serve(app), repeat, number)
 
 
 def main() -> None:

@@ -29,17 +29,16 @@ import os
 import random
 import statistics
 import time
-import timeit
 import tracemalloc
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import harness
+from harness import App, median_us
 from paste.gzipper import middleware as paste_gzipper
 
 from middleware import Gzip
-
-App = Callable[[dict[str, Any], Any], Iterable[bytes]]
 
 # fmt: off
 WORDS = [
@@ -67,31 +66,16 @@ def html(size: int, seed: int = 1) -> bytes:
     return "".join(parts).encode()[:size]
 
 
+def serve(app: App) -> int:
+    return harness.serve(app, environ())
+
+
 def environ() -> dict[str, Any]:
     return {
         "REQUEST_METHOD": "GET",
         "PATH_INFO": "/",
         "HTTP_ACCEPT_ENCODING": "gzip, deflate, br, zstd",
     }
-
-
-def _start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
-    return _write
-
-
-def _write(data: bytes) -> None:
-    return None
-
-
-def serve(app: App) -> int:
-    """One request as a server makes it: call, iterate, close; the bytes out."""
-    result = app(environ(), _start_response)
-    try:
-        return sum(len(chunk) for chunk in result)
-    finally:
-        close = getattr(result, "close", None)
-        if close is not None:
-            close()
 
 
 def list_app(body: bytes) -> App:
@@ -113,11 +97,6 @@ def raw_zlib(body: bytes) -> Callable[[], int]:
         return len(compressor.compress(body) + compressor.flush())
 
     return run
-
-
-def median_us(run: Callable[[], object], repeat: int, number: int) -> float:
-    times = timeit.repeat(run, repeat=repeat, number=number)
-    return statistics.median(times) / number * 1e6
 
 
 def bodies(args: argparse.Namespace) -> None:
@@ -157,7 +136,7 @@ def stream_app(chunks: int) -> App:
 
 def first_byte_ms(app: App) -> float:
     started = time.perf_counter()
-    result = app(environ(), _start_response)
+    result = app(environ(), harness.start_response)
     try:
         for chunk in result:
             if chunk:

@@ -1,0 +1,38 @@
+"""What the middleware benchmarks share: a minimal in-process server loop and a
+median timer. Run the benchmarks as scripts (``python benchmarks/bench_x.py``),
+which puts this directory on the import path."""
+
+from __future__ import annotations
+
+import statistics
+import timeit
+from collections.abc import Callable, Iterable
+from typing import Any
+
+App = Callable[[dict[str, Any], Any], Iterable[bytes]]
+
+
+def start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
+    """A server's start_response that keeps nothing."""
+    return _write
+
+
+def _write(data: bytes) -> None:
+    return None
+
+
+def serve(app: App, environ: dict[str, Any]) -> int:
+    """One request as a server makes it: call, iterate, close. The bytes out."""
+    result = app(environ, start_response)
+    try:
+        return sum(len(chunk) for chunk in result)
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+
+
+def median_us(run: Callable[[], object], repeat: int, number: int) -> float:
+    """The median over *repeat* runs of the microseconds one call of *run* takes."""
+    times = timeit.repeat(run, repeat=repeat, number=number)
+    return statistics.median(times) / number * 1e6
