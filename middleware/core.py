@@ -79,7 +79,7 @@ def status_code(status: str) -> int:
     """
     try:
         return int(status[:3])
-    except (TypeError, ValueError):
+    except (TypeError, ValueError):  # not a "NNN reason" string: 0, never a crash
         return 0
 
 
@@ -203,7 +203,7 @@ def _file_size(result: object, headers: Headers | None) -> int | None:
         fileno = filelike.fileno()  # type: ignore[union-attr]
         position = filelike.tell()  # type: ignore[union-attr]
         return max(os.fstat(fileno).st_size - int(position), 0)
-    except (AttributeError, OSError, TypeError, ValueError):
+    except (AttributeError, OSError, TypeError, ValueError):  # no real file: unknown
         return None
 
 
