@@ -1,0 +1,284 @@
+"""The :class:`Session` middleware: configuration, checked once, and the per-request
+observer that puts a lazy session in the environ and saves it when the response
+starts."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import re
+from typing import Any, ClassVar
+
+from ..core import Middleware, Observer, WSGIEnvironment
+from .codec import Codec
+from .state import ENVIRON_KEY, INBOUND_LIMIT, SessionData, valid_id, valid_payload
+from .stores import Store
+
+__all__ = ["Session"]
+
+log = logging.getLogger("middleware.session")
+
+#: The shortest secret accepted, in bytes (256 bits, the HMAC-SHA256 key size).
+MIN_SECRET_BYTES = 32
+# RFC 6265 cookie-name: an RFC 9110 token.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# Path and Domain attribute values: no ';', no controls, no spaces in a domain.
+_ATTRIBUTE = re.compile(r"[\x21-\x3a\x3c-\x7e][\x20-\x3a\x3c-\x7e]*")
+_SAMESITE = {"lax": "Lax", "strict": "Strict", "none": "None"}
+_PAST = "Thu, 01 Jan 1970 00:00:00 GMT"
+
+
+class _SessionObserver(Observer):
+    """Puts a lazy :class:`SessionData` in the environ; at start, saves it."""
+
+    session: SessionData
+
+    def on_request(self) -> None:
+        session = self.session = SessionData(self.middleware, self.environ)
+        self.environ[ENVIRON_KEY] = session
+
+    def on_start(self) -> None:
+        session = self.session
+        if session._data is None and not session._accessed:
+            session._started = True  # never touched: nothing to send
+            return
+        session._respond(self.status or "", self.headers or [])
+
+
+class Session(Middleware):
+    """Sessions: signed cookies by default, or a server-side store.
+
+    :param secret: signs cookies and store records (HMAC-SHA256); ``str`` or
+        ``bytes`` of at least 32 bytes. Keep it out of source code.
+    :param fallback_secrets: older secrets, a list or tuple: they verify, never
+        sign, so secrets can be rotated without logging everyone out. A session
+        verified with one is signed again with *secret* on that response.
+    :param store: None for signed-cookie sessions (the data lives in the cookie,
+        4 KB at most), or a :class:`~middleware.session.Store`
+        (:class:`~middleware.session.SQLiteStore`,
+        :class:`~middleware.session.RedisStore`, ...): the cookie then holds only a
+        random id.
+    :param cookie_name: the cookie's name. Pick another than your framework's own
+        session cookie (Flask's and Django's default is ``session``/``sessionid``).
+    :param max_age: absolute lifetime in seconds (or a ``timedelta``): a session
+        older than this is refused, whatever the cookie says. 14 days by default.
+    :param idle_timeout: seconds without a save after which the session is refused;
+        None (the default) for none. Use it with *reissue_after*, so an active user
+        is re-issued before going idle.
+    :param reissue_after: seconds after which a session that is used is saved (and
+        its cookie sent) again although unchanged: sliding expiry, without a
+        ``Set-Cookie`` on every response. None (the default) for never.
+    :param secure: the cookie's ``Secure`` flag; None (the default) sets it when the
+        request came over https (``wsgi.url_scheme``).
+    :param httponly: the ``HttpOnly`` flag (default on: scripts cannot read it).
+    :param samesite: ``"Lax"`` (default), ``"Strict"``, ``"None"`` (needs
+        ``secure=True``), or None to leave the attribute out.
+    :param path: the cookie's Path (default ``/``).
+    :param domain: the cookie's Domain; None (the default) for the host only.
+    """
+
+    observer = _SessionObserver
+    secret_options: ClassVar[frozenset[str]] = frozenset({"secret", "fallback_secrets"})
+
+    def __init__(
+        self,
+        secret: str | bytes,
+        fallback_secrets: list[str | bytes] | tuple[str | bytes, ...] = (),
+        store: Store | None = None,
+        cookie_name: str = "session",
+        max_age: int | datetime.timedelta = 14 * 24 * 3600,
+        idle_timeout: int | datetime.timedelta | None = None,
+        reissue_after: int | datetime.timedelta | None = None,
+        secure: bool | None = None,
+        httponly: bool = True,
+        samesite: str | None = "Lax",
+        path: str = "/",
+        domain: str | None = None,
+    ) -> None:
+        key = _secret("secret", secret)
+        if not isinstance(fallback_secrets, list | tuple):
+            raise ValueError(
+                "fallback_secrets: expected a list or tuple of secrets, got "
+                f"{type(fallback_secrets).__name__} (a bare string would be split "
+                "into one-character keys)"
+            )
+        fallbacks = tuple(
+            _secret(f"fallback_secrets[{index}]", value)
+            for index, value in enumerate(fallback_secrets)
+        )
+        if store is not None and not isinstance(store, Store):
+            raise ValueError(
+                f"store: expected None or a store with load, save and delete, "
+                f"got {store!r}"
+            )
+        if not isinstance(cookie_name, str) or not _TOKEN.fullmatch(cookie_name):
+            raise ValueError(
+                f"cookie_name: expected a cookie name (letters, digits and "
+                f"!#$%&'*+-.^_`|~), got {cookie_name!r}"
+            )
+        self.max_age: int = _seconds("max_age", max_age)
+        self.idle_timeout = (
+            None if idle_timeout is None else _seconds("idle_timeout", idle_timeout)
+        )
+        self.reissue_after = (
+            None if reissue_after is None else _seconds("reissue_after", reissue_after)
+        )
+        if self.idle_timeout is not None and self.idle_timeout > self.max_age:
+            raise ValueError(
+                f"idle_timeout: {self.idle_timeout} is longer than max_age "
+                f"({self.max_age}), so it would never apply"
+            )
+        limit = self.idle_timeout or self.max_age
+        if self.reissue_after is not None and self.reissue_after >= limit:
+            raise ValueError(
+                f"reissue_after: {self.reissue_after} must be shorter than "
+                f"{'idle_timeout' if self.idle_timeout else 'max_age'} ({limit})"
+            )
+        for name, flag in (("secure", secure), ("httponly", httponly)):
+            if not (isinstance(flag, bool) or (name == "secure" and flag is None)):
+                raise ValueError(f"{name}: expected True or False, got {flag!r}")
+        if samesite is not None:
+            if not isinstance(samesite, str) or samesite.lower() not in _SAMESITE:
+                raise ValueError(
+                    "samesite: expected 'Lax', 'Strict', 'None' or None, "
+                    f"got {samesite!r}"
+                )
+            samesite = _SAMESITE[samesite.lower()]
+            if samesite == "None" and secure is not True:
+                raise ValueError(
+                    "samesite: 'None' needs secure=True (browsers refuse a "
+                    f"SameSite=None cookie without Secure), got secure={secure!r}"
+                )
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise ValueError(f"path: expected a path starting with '/', got {path!r}")
+        if not _ATTRIBUTE.fullmatch(path):
+            raise ValueError(f"path: no ';' or control characters allowed: {path!r}")
+        if domain is not None and (
+            not isinstance(domain, str)
+            or not _ATTRIBUTE.fullmatch(domain)
+            or " " in domain
+        ):
+            raise ValueError(f"domain: expected a domain name or None, got {domain!r}")
+        if cookie_name.startswith(("__Secure-", "__Host-")) and secure is not True:
+            raise ValueError(
+                f"secure: a cookie named {cookie_name!r} needs secure=True "
+                f"(browsers refuse it otherwise), got {secure!r}"
+            )
+        if cookie_name.startswith("__Host-") and (domain is not None or path != "/"):
+            raise ValueError(
+                f"cookie_name: a __Host- cookie needs path='/' and no domain, got "
+                f"path={path!r}, domain={domain!r}"
+            )
+        self.secret = key
+        self.fallback_secrets = fallbacks
+        self.store = store
+        self.cookie_name = cookie_name
+        self.secure = secure
+        self.httponly = httponly
+        self.samesite = samesite
+        self.path = path
+        self.domain = domain
+        self._cookie_codec = Codec(key, fallbacks, "middleware.session.cookie")
+        self._record_codec = Codec(key, fallbacks, "middleware.session.record")
+        attributes = f"; Path={path}"
+        if domain is not None:
+            attributes += f"; Domain={domain}"
+        if httponly:
+            attributes += "; HttpOnly"
+        if samesite is not None:
+            attributes += f"; SameSite={samesite}"
+        self._attributes = attributes
+
+    # -- used by SessionData -------------------------------------------------------
+
+    def _open(self, value: str, now: float) -> tuple[dict[str, Any], bool] | None:
+        """Verify one cookie value: ``(payload, signed_with_current_secret)``, or
+        None (logged at debug) for anything we would not have issued."""
+        if len(value) > INBOUND_LIMIT:
+            return _refused("an oversized cookie", len(value))
+        store = self.store
+        if store is None:
+            opened = self._cookie_codec.loads(value)
+        else:
+            if not valid_id(value):
+                return _refused("a session id of the wrong format", len(value))
+            record = store.load(value)
+            if record is None:
+                return _refused("an id unknown to the store", len(value))
+            opened = self._record_codec.loads(record)
+        if opened is None:
+            return _refused("a cookie with a bad signature", len(value))
+        payload, current = opened
+        if not valid_payload(payload):
+            return _refused("a signed payload of the wrong shape", len(value))
+        if store is not None and payload.get("s") != value:
+            return _refused("a record stored under another id", len(value))
+        if now - payload["c"] >= self.max_age:
+            return _refused("an expired session", len(value))
+        if self.idle_timeout is not None and now - payload["t"] >= self.idle_timeout:
+            return _refused("an idle-expired session", len(value))
+        return payload, current
+
+    def _cookie_max_age(self, created: int, now: int) -> int:
+        """Seconds the cookie (and the store record) should live from *now*."""
+        remaining = created + self.max_age - now
+        if self.idle_timeout is not None:
+            remaining = min(remaining, self.idle_timeout)
+        return max(remaining, 1)
+
+    def _is_secure(self, environ: WSGIEnvironment) -> bool:
+        if self.secure is None:
+            return environ.get("wsgi.url_scheme") == "https"
+        return self.secure
+
+    def _cookie(self, value: str, max_age: int, environ: WSGIEnvironment) -> str:
+        secure = "; Secure" if self._is_secure(environ) else ""
+        return (
+            f"{self.cookie_name}={value}; Max-Age={max_age}{self._attributes}{secure}"
+        )
+
+    def _deletion_cookie(self, environ: WSGIEnvironment) -> str:
+        """Deletes the cookie: empty, ``Max-Age=0`` and a past ``Expires`` (for
+        clients with skewed clocks), with the same Path, Domain, Secure, SameSite."""
+        secure = "; Secure" if self._is_secure(environ) else ""
+        return (
+            f"{self.cookie_name}=; Max-Age=0; Expires={_PAST}{self._attributes}{secure}"
+        )
+
+
+def _refused(reason: str, size: int) -> tuple[dict[str, Any], bool] | None:
+    log.debug(
+        "session cookie refused, a fresh session instead: %s (%d bytes)", reason, size
+    )
+    return None
+
+
+def _secret(name: str, value: object) -> bytes:
+    """A secret as bytes, refused when missing or short (never echoed)."""
+    if isinstance(value, str):
+        value = value.encode("utf-8")
+    if not isinstance(value, bytes):
+        raise ValueError(
+            f"{name}: expected a str or bytes secret, got {type(value).__name__}"
+        )
+    if len(value) < MIN_SECRET_BYTES:
+        raise ValueError(
+            f"{name}: expected at least {MIN_SECRET_BYTES} bytes, got {len(value)} "
+            "(make one with: python -c "
+            "'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+    return value
+
+
+def _seconds(name: str, value: object) -> int:
+    """A duration option as whole seconds (an int or a timedelta), > 0."""
+    if isinstance(value, datetime.timedelta):
+        seconds = value.total_seconds()
+        if seconds == int(seconds):
+            value = int(seconds)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(
+            f"{name}: expected a positive number of seconds (int or timedelta), "
+            f"got {value!r}"
+        )
+    return value
