@@ -81,10 +81,79 @@ def running(kind: str, tmp_path: Path) -> Iterator[int]:
         wait_until(up, 30, lambda: f"{kind} did not start: {log_text()}")
         yield port
     finally:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop(proc)
         log.close()
+
+
+def redis_binary() -> str | None:
+    """The ``redis-server`` to test against; None (the tests skip) when it is not
+    installed, except under CI (``CI=true``), where that is a failure."""
+    import shutil
+
+    import pytest
+
+    binary = shutil.which("redis-server")
+    if binary is None and os.environ.get("CI") == "true":
+        pytest.fail(
+            "redis-server is not installed (CI=true): apt-get install redis-server"
+        )
+    return binary
+
+
+@contextlib.contextmanager
+def redis_server(tmp_path: Path) -> Iterator[str]:
+    """Run a real ``redis-server`` on 127.0.0.1 (no persistence, its files in
+    *tmp_path*); yield its URL; stop it by its PID."""
+    import pytest
+
+    binary = redis_binary()
+    if binary is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    port = free_port()
+    log_path = tmp_path / "redis.log"
+    log = log_path.open("wb")
+    proc = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(tmp_path),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--protected-mode",
+            "yes",
+        ],  # fmt: skip
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+
+        def up() -> bool:
+            if proc.poll() is not None:
+                raise RuntimeError(f"redis-server exited: {log_path.read_text()}")
+            return accepting(port)
+
+        wait_until(
+            up, 30, lambda: f"redis-server did not start: {log_path.read_text()}"
+        )
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        stop(proc)
+        log.close()
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Stop *proc* by its PID: SIGTERM, then SIGKILL after 15 seconds."""
+    if proc.poll() is not None:
+        return
+    os.kill(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()

@@ -111,7 +111,7 @@ class SessionData(MutableMapping[str, Any]):
         data = self._data
         if data is not None:
             return data
-        if self._started and not self._accessed:
+        if self._started:
             log.warning(
                 "the session was first used after the response started: no "
                 "Vary: Cookie could be added, and changes cannot be saved"
