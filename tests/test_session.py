@@ -927,3 +927,33 @@ def test_flask_session_keeps_working_next_to_ours() -> None:
         {"flask": 3, "ours": 30},
     ]
     assert set(browser.jar) == {"session", "app_session"}
+
+
+def test_our_signer_makes_the_same_bytes_as_webobs() -> None:
+    """The codec hands hmac the hash's name for speed; the bytes must not change."""
+    from webob.cookies import SignedSerializer
+
+    from middleware.session.codec import _JSON, Codec
+
+    payload = {"c": NOW, "t": NOW, "d": {"text": "x" * 500}}  # compressed too
+    ours = Codec(SECRET.encode(), (), "salt")
+    stock = SignedSerializer(SECRET.encode(), "salt", "sha256", serializer=_JSON())
+    assert ours.dumps(payload) == stock.dumps(payload).decode()
+    assert ours.loads(stock.dumps(payload).decode()) == (payload, True)
+
+
+def test_the_codec_refuses_bad_compressed_payloads() -> None:
+    import zlib
+
+    from middleware.session.codec import _JSON
+
+    with pytest.raises(ValueError, match="bad zlib data"):
+        _JSON.loads(b"z" + b"not zlib at all")
+    with pytest.raises(ValueError, match="compressed payload too large"):
+        _JSON.loads(b"z" + zlib.compress(b"[" + b"0," * (1 << 20) + b"0]"))
+    assert _JSON.loads(_JSON.dumps({"a": "b" * 300})) == {"a": "b" * 300}
+
+
+def test_session_data_can_be_made_directly() -> None:
+    session = SessionData(Session(SECRET), {"HTTP_COOKIE": "other=1"})
+    assert len(session) == 0 and session.new

@@ -26,6 +26,7 @@ _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _ATTRIBUTE = re.compile(r"[\x21-\x3a\x3c-\x7e][\x20-\x3a\x3c-\x7e]*")
 _SAMESITE = {"lax": "Lax", "strict": "Strict", "none": "None"}
 _PAST = "Thu, 01 Jan 1970 00:00:00 GMT"
+_new = object.__new__
 
 
 class _SessionObserver(Observer):
@@ -34,8 +35,12 @@ class _SessionObserver(Observer):
     session: SessionData
 
     def on_request(self) -> None:
-        session = self.session = SessionData(self.middleware, self.environ)
-        self.environ[ENVIRON_KEY] = session
+        # SessionData(middleware, environ), without the __init__ frame: this runs
+        # on every request, the ones that never touch the session included.
+        session = self.session = _new(SessionData)
+        session._config = self.middleware
+        session._environ = environ = self.environ
+        environ[ENVIRON_KEY] = session
 
     def on_start(self) -> None:
         session = self.session

@@ -53,16 +53,18 @@ def get_session(environ: WSGIEnvironment) -> SessionData:
     return session
 
 
-def _cookie_values(header: str, name: str) -> Iterator[str]:
+def _cookie_values(header: str, name: str) -> list[str]:
     """The values of every cookie called *name* in a ``Cookie`` header, in order
     (browsers send the one with the most specific Path first)."""
+    values = []
     for part in header.split(";"):
         key, sep, value = part.partition("=")
         if sep and key.strip() == name:
             value = value.strip()
             if len(value) >= 2 and value[0] == value[-1] == '"':
                 value = value[1:-1]
-            yield value
+            values.append(value)
+    return values
 
 
 class SessionData(MutableMapping[str, Any]):
