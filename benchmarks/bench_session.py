@@ -93,7 +93,11 @@ def cookie_from(app: Wrap) -> str:
         return harness._write
 
     def login(environ: dict[str, Any], start: Any) -> Iterable[bytes]:
-        key = "middleware.session" if "middleware.session" in environ else "beaker.session"
+        key = (
+            "middleware.session"
+            if "middleware.session" in environ
+            else "beaker.session"
+        )
         session = environ[key]
         session["user"] = "alice"
         session["count"] = 0

@@ -10,6 +10,7 @@ from .compose import compose, describe
 from .core import Layer, Middleware, Observer, Transformer
 from .errors import ErrorCatcher
 from .gzip import Compress, Gzip
+from .session import Session, get_session
 
 __all__ = [
     "AccessLog",
@@ -19,7 +20,9 @@ __all__ = [
     "Layer",
     "Middleware",
     "Observer",
+    "Session",
     "Transformer",
     "compose",
     "describe",
+    "get_session",
 ]

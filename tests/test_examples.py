@@ -79,3 +79,36 @@ def test_demo_serves_and_logs_after_the_stream_ends(tmp_path: Path) -> None:
     finally:
         os.kill(proc.pid, signal.SIGTERM)
         proc.wait(timeout=15)
+
+
+def test_flask_session_example_counts_logs_in_and_out() -> None:
+    from webob import Request
+
+    sys.path.insert(0, str(ROOT / "examples"))
+    try:
+        import flask_visits as example
+    finally:
+        sys.path.pop(0)
+    jar: dict[str, str] = {}
+
+    def get(path: str) -> tuple[int, bytes, list[str]]:
+        request = Request.blank(path)
+        if jar:
+            request.headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in jar.items())
+        response = request.get_response(example.app)
+        cookies = response.headers.getall("Set-Cookie")
+        for header in cookies:
+            name, _, rest = header.partition("=")
+            jar[name] = rest.split(";")[0]
+        return response.status_int, response.body, cookies
+
+    assert get("/")[1] == b"Hello, nobody. Visits in this session: 1.\n"
+    assert get("/")[1] == b"Hello, nobody. Visits in this session: 2.\n"
+    before = jar["app_session"]
+    assert get("/login?user=bob")[0] == 302
+    assert jar["app_session"] != before
+    assert get("/")[1] == b"Hello, bob. Visits in this session: 3.\n"
+    status, _, cookies = get("/logout")
+    assert status == 302 and cookies[0].startswith("app_session=; Max-Age=0")
+    jar.clear()
+    assert get("/")[1] == b"Hello, nobody. Visits in this session: 1.\n"

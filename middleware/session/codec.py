@@ -73,8 +73,7 @@ class Codec:
 
     def __init__(self, secret: bytes, fallbacks: tuple[bytes, ...], salt: str) -> None:
         self._signers = tuple(
-            _Signer(key, salt, _JSON())
-            for key in (secret, *fallbacks)
+            _Signer(key, salt, _JSON()) for key in (secret, *fallbacks)
         )
 
     def dumps(self, payload: Any) -> str:
