@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from .core import Middleware, Observer, WSGIEnvironment, get_header
+from .core import Middleware, Observer, WSGIEnvironment, client_address, get_header
 
 __all__ = ["AccessLog", "FORMATS", "RequestIdFilter", "request_id_var"]
 
@@ -418,15 +418,9 @@ class AccessLog(Middleware):
         self._clock = _Clock(utc)
 
     def client_address(self, environ: WSGIEnvironment) -> str:
-        """``REMOTE_ADDR``, or with ``trusted_proxies=N`` the N-th address from the
-        right of ``X-Forwarded-For`` when it has that many."""
-        if self.trusted_proxies:
-            forwarded = environ.get("HTTP_X_FORWARDED_FOR")
-            if forwarded:
-                hops = [hop.strip() for hop in forwarded.split(",")]
-                if len(hops) >= self.trusted_proxies:
-                    return hops[-self.trusted_proxies] or "-"
-        return environ.get("REMOTE_ADDR") or "-"
+        """The client as logged: the core's :func:`~middleware.core.client_address`
+        with this log's ``trusted_proxies``, or ``-``."""
+        return client_address(environ, self.trusted_proxies) or "-"
 
     def emit(self, request: _Logging) -> None:
         """Write the line of a finished request (if the logger is enabled).

@@ -41,6 +41,7 @@ from typing import Any, ClassVar, TypeAlias
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 __all__ = [
+    "Answer",
     "ExcInfo",
     "Headers",
     "OptExcInfo",
@@ -55,6 +56,7 @@ __all__ = [
     "accepted_encodings",
     "add_vary",
     "body_forbidden",
+    "client_address",
     "get_header",
     "remove_header",
     "status_code",
@@ -68,6 +70,8 @@ ExcInfo: TypeAlias = tuple[type[BaseException], BaseException, TracebackType]
 OptExcInfo: TypeAlias = ExcInfo | tuple[None, None, None] | None
 #: The ``write()`` callable that ``start_response`` returns.
 WriteCallable: TypeAlias = Callable[[bytes], object]
+#: A response a middleware gives itself: ``(status, headers, body)``.
+Answer: TypeAlias = tuple[str, Headers, Iterable[bytes]]
 
 log = logging.getLogger("middleware.core")
 
@@ -188,6 +192,23 @@ def accepted_encodings(
             ranked.append((-q, position, coding))
     ranked.sort()
     return tuple(coding for _, _, coding in ranked)
+
+
+def client_address(environ: WSGIEnvironment, trusted_proxies: int = 0) -> str:
+    """The client's address: ``REMOTE_ADDR``, or with *trusted_proxies* = N (the
+    number of proxies in front of the app that append to ``X-Forwarded-For``) the
+    N-th address from the right of that header, when it has that many (Werkzeug
+    ProxyFix's rule: what the client wrote itself, further left, is never taken).
+    An empty string when neither tells."""
+    if trusted_proxies:
+        forwarded = environ.get("HTTP_X_FORWARDED_FOR")
+        if forwarded:
+            hops = forwarded.split(",")
+            if len(hops) >= trusted_proxies:
+                address: str = hops[-trusted_proxies].strip()
+                return address
+    remote: str = environ.get("REMOTE_ADDR") or ""
+    return remote
 
 
 def _file_size(result: object, headers: Headers | None) -> int | None:
@@ -322,8 +343,17 @@ class Observer:
 
     # -- hooks ---------------------------------------------------------------------
 
-    def on_request(self) -> None:
-        """Called before the app, with :attr:`environ` ready to read and extend."""
+    def on_request(self) -> Answer | None:
+        """Called before the app, with :attr:`environ` ready to read and extend.
+
+        Return None to go on to the app, or an :data:`Answer`,
+        ``(status, headers, body)``, to answer the request yourself (a 401, a static
+        file): the app is not called, the server gets your status and headers, and
+        your body (an iterable of bytes, ``wsgi.file_wrapper`` objects included) is
+        handed to it as is, or nothing on HEAD, 1xx, 204 and 304. The other hooks do
+        not run for an answered request.
+        """
+        return None
 
     def on_start(self) -> None:
         """Called when the app calls ``start_response``, before the server is.
@@ -371,7 +401,9 @@ class Observer:
     def respond(self, app: WSGIApplication) -> Iterable[bytes]:
         """Run *app* for this request and return what the server should iterate."""
         if self._hooks_request:
-            self.on_request()
+            answer = self.on_request()
+            if answer is not None:
+                return self._answer(answer)
         try:
             result = app(self.environ, self.start_response)
         except BaseException as exc:
@@ -407,6 +439,18 @@ class Observer:
                 return result
         self._result = result
         return self
+
+    def _answer(self, answer: Answer) -> Iterable[bytes]:
+        """Send the hook's own response instead of calling the app."""
+        status, headers, body = answer
+        self.status, self.headers = status, headers
+        self._start_response(status, headers)
+        if body_forbidden(self.environ.get("REQUEST_METHOD"), status):
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()  # never iterated: a file it holds is closed now
+            return []
+        return body
 
     def _hand_on_file(self, result: Any, mode: int) -> bool:
         """Give the server back its own file wrapper, with our close chained to its

@@ -18,6 +18,7 @@ from middleware.core import (
     WSGIApplication,
     WSGIEnvironment,
     body_forbidden,
+    client_address,
     get_header,
     remove_header,
     status_code,
@@ -685,3 +686,64 @@ def test_recover_returning_none_lets_the_error_propagate_and_is_not_asked_late()
     outcome = run(DecliningRecovery()(late))
     assert isinstance(outcome.error, AppError) and outcome.body == b"partial"
     assert len(_DecliningRecovery.declined) == 1  # bytes were out: never asked
+
+
+# -- on_request answering the request itself ------------------------------------------
+
+
+class _Gate(Observer):
+    def on_request(self) -> Any:
+        if self.environ.get("PATH_INFO") == "/open":
+            return None
+        body = CountingFile(self.middleware.probe, b"denied")
+        headers = [("Content-Type", "text/plain"), ("Content-Length", "6")]
+        return ("403 Forbidden", headers, FileWrapper(body))
+
+
+class Gate(Middleware):
+    observer = _Gate
+
+    def __init__(self) -> None:
+        self.probe = conformance.Probe()
+
+
+@pytest.mark.parametrize("kind", conformance.VALIDATORS)
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_on_request_may_answer_without_the_app(kind: str, method: str) -> None:
+    called: list[str] = []
+
+    def app(environ: Any, start_response: Any) -> list[bytes]:
+        called.append(environ["PATH_INFO"])
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    gate = Gate()
+    wrapped = conformance.sandwich(kind, conformance.Subject("gate", gate), app)
+    outcome = conformance.run(wrapped, conformance.make_environ(method, "/closed"))
+    assert called == []
+    assert outcome.status == "403 Forbidden"
+    assert outcome.body == (b"denied" if method == "GET" else b"")
+    assert gate.probe.closes == 1  # the file is closed, iterated or not
+    outcome = conformance.run(wrapped, conformance.make_environ(method, "/open"))
+    assert called == ["/open"] and outcome.status == "200 OK"
+
+
+def test_on_request_answer_hands_the_file_wrapper_on() -> None:
+    outcome = conformance.run(Gate()(lambda e, s: []), conformance.make_environ())
+    assert isinstance(outcome.result, FileWrapper)
+
+
+CLIENTS = [
+    ({"REMOTE_ADDR": "10.0.0.1"}, 0, "10.0.0.1"),
+    ({}, 0, ""),
+    ({"REMOTE_ADDR": "10.0.0.1", "HTTP_X_FORWARDED_FOR": "1.1.1.1"}, 0, "10.0.0.1"),
+    ({"REMOTE_ADDR": "10.0.0.1", "HTTP_X_FORWARDED_FOR": "1.1.1.1"}, 1, "1.1.1.1"),
+    ({"REMOTE_ADDR": "p", "HTTP_X_FORWARDED_FOR": "x, 1.1.1.1, 2.2.2.2"}, 2, "1.1.1.1"),
+    ({"REMOTE_ADDR": "p", "HTTP_X_FORWARDED_FOR": "1.1.1.1"}, 2, "p"),  # too few hops
+    ({"REMOTE_ADDR": "p", "HTTP_X_FORWARDED_FOR": " 1.1.1.1 "}, 1, "1.1.1.1"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("environ", "proxies", "expected"), CLIENTS)
+def test_client_address(environ: dict[str, str], proxies: int, expected: str) -> None:
+    assert client_address(environ, proxies) == expected
