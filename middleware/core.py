@@ -40,6 +40,8 @@ from types import TracebackType
 from typing import Any, ClassVar, TypeAlias
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
+from webob.acceptparse import AcceptValidHeader, create_accept_header
+
 __all__ = [
     "Answer",
     "ExcInfo",
@@ -58,6 +60,7 @@ __all__ = [
     "body_forbidden",
     "client_address",
     "get_header",
+    "prefers_json",
     "remove_header",
     "status_code",
 ]
@@ -209,6 +212,40 @@ def client_address(environ: WSGIEnvironment, trusted_proxies: int = 0) -> str:
                 return address
     remote: str = environ.get("REMOTE_ADDR") or ""
     return remote
+
+
+def prefers_json(accept: str | None) -> bool:
+    """Whether an ``Accept`` value prefers ``application/json`` to ``text/html``:
+    a higher q-value, or the same one from a more specific range. So ``*/*`` and
+    browsers get HTML, and ``application/json, text/plain, */*`` (what axios
+    sends) gets JSON. Parsed by WebOb; a malformed value gets HTML."""
+    if not accept:
+        return False
+    parsed = create_accept_header(accept)
+    if not isinstance(parsed, AcceptValidHeader):
+        return False
+    return _match(parsed, "application/json") > _match(parsed, "text/html")
+
+
+def _match(accept: AcceptValidHeader, offer: str) -> tuple[float, int]:
+    """The q-value the most specific matching range gives *offer*, and how
+    specific that range was (2 exact, 1 ``type/*``, 0 ``*/*``); (0, -1) if none."""
+    kind = offer.split("/")[0]
+    best = (-1, 0.0)
+    for media_range, q, _params, _extensions in accept.parsed:
+        media_range = media_range.lower()
+        if media_range == offer:
+            specificity = 2
+        elif media_range == f"{kind}/*":
+            specificity = 1
+        elif media_range == "*/*":
+            specificity = 0
+        else:
+            continue
+        if specificity > best[0]:
+            best = (specificity, q)
+    specificity, q = best
+    return (q, specificity) if q > 0 else (0.0, -1)
 
 
 def _file_size(result: object, headers: Headers | None) -> int | None:

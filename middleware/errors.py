@@ -25,9 +25,14 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from webob.acceptparse import AcceptValidHeader, create_accept_header
-
-from .core import ExcInfo, Headers, Middleware, Observer, WSGIEnvironment
+from .core import (
+    ExcInfo,
+    Headers,
+    Middleware,
+    Observer,
+    WSGIEnvironment,
+    prefers_json,
+)
 
 __all__ = ["ErrorCatcher", "ErrorPage", "REQUEST_ID_KEY"]
 
@@ -69,40 +74,6 @@ class ErrorPage:
     debug: bool
     #: Whether the client's ``Accept`` prefers JSON to HTML.
     wants_json: bool
-
-
-def prefers_json(accept: str | None) -> bool:
-    """Whether an ``Accept`` value prefers ``application/json`` to ``text/html``:
-    a higher q-value, or the same one from a more specific range. So ``*/*`` and
-    browsers get HTML, and ``application/json, text/plain, */*`` (what axios
-    sends) gets JSON. Parsed by WebOb; a malformed value gets HTML."""
-    if not accept:
-        return False
-    parsed = create_accept_header(accept)
-    if not isinstance(parsed, AcceptValidHeader):
-        return False
-    return _match(parsed, "application/json") > _match(parsed, "text/html")
-
-
-def _match(accept: AcceptValidHeader, offer: str) -> tuple[float, int]:
-    """The q-value the most specific matching range gives *offer*, and how
-    specific that range was (2 exact, 1 ``type/*``, 0 ``*/*``); (0, -1) if none."""
-    kind = offer.split("/")[0]
-    best = (-1, 0.0)
-    for media_range, q, _params, _extensions in accept.parsed:
-        media_range = media_range.lower()
-        if media_range == offer:
-            specificity = 2
-        elif media_range == f"{kind}/*":
-            specificity = 1
-        elif media_range == "*/*":
-            specificity = 0
-        else:
-            continue
-        if specificity > best[0]:
-            best = (specificity, q)
-    specificity, q = best
-    return (q, specificity) if q > 0 else (0.0, -1)
 
 
 # -- the built-in pages

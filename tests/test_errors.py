@@ -11,8 +11,14 @@ from typing import Any
 import pytest
 
 from middleware import ErrorCatcher, compose
-from middleware.core import ExcInfo, StartResponse, WSGIApplication, WSGIEnvironment
-from middleware.errors import ErrorPage, prefers_json, render_html, safe_environ
+from middleware.core import (
+    ExcInfo,
+    StartResponse,
+    WSGIApplication,
+    WSGIEnvironment,
+    prefers_json,
+)
+from middleware.errors import ErrorPage, render_html, safe_environ
 
 from . import conformance
 from .conformance import AppError, Outcome, Style, Subject, make_environ, run
