@@ -27,6 +27,7 @@ __all__ = [
     "BCRYPT_MAX_BYTES",
     "UnsupportedHash",
     "hash_kind",
+    "load_bcrypt",
     "make_bcrypt",
     "verify",
 ]
@@ -93,7 +94,7 @@ def verify(password: bytes, stored: str, allow_plaintext: bool = False) -> bool:
     if kind == "bcrypt":
         if len(password) > BCRYPT_MAX_BYTES:
             return False
-        bcrypt = _bcrypt()
+        bcrypt = load_bcrypt()
         return bool(bcrypt.checkpw(password, expected))
     if kind == "apr1":
         computed = _apr1(password, stored.split("$")[2].encode("utf-8"))
@@ -110,11 +111,11 @@ def make_bcrypt(password: bytes, rounds: int = 12) -> str:
     """A new bcrypt hash (``$2b$``, which Apache 2.4 reads) of *password*."""
     if len(password) > BCRYPT_MAX_BYTES:
         raise ValueError(f"bcrypt passwords are at most {BCRYPT_MAX_BYTES} bytes")
-    bcrypt = _bcrypt()
+    bcrypt = load_bcrypt()
     return str(bcrypt.hashpw(password, bcrypt.gensalt(rounds)).decode("ascii"))
 
 
-def _bcrypt() -> Any:
+def load_bcrypt() -> Any:
     try:
         import bcrypt
     except ImportError as exc:

@@ -1,0 +1,443 @@
+"""HTTP Basic authentication: :class:`BasicAuth`, with htpasswd files, safe parsing,
+a cache of verified credentials and throttling of failures.
+
+A request passes to the app only with credentials that verify; anything else is
+answered here (401, or 429 while throttled), never with a 500. On success
+``REMOTE_USER`` (the user name) and ``AUTH_TYPE`` (``Basic``) are set, always
+overwriting what was there: an identity is never taken from upstream.
+"""
+
+from __future__ import annotations
+
+import binascii
+import hmac
+import json
+import logging
+import math
+import os
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+
+from .core import (
+    Answer,
+    Middleware,
+    Observer,
+    WSGIEnvironment,
+    client_address,
+    prefers_json,
+)
+from .passwords import UnsupportedHash, hash_kind, load_bcrypt, verify
+
+__all__ = ["BasicAuth", "HEADER_LIMIT", "read_htpasswd"]
+
+log = logging.getLogger("middleware.auth")
+
+#: Authorization headers longer than this are refused unread (a 401).
+HEADER_LIMIT = 4096
+#: A check callable: ``(username, password, environ) -> bool``.
+Check = Callable[[str, str, WSGIEnvironment], bool]
+
+#: The clock failures and the cache are timed by; tests replace it.
+clock = time.monotonic
+
+
+def read_htpasswd(
+    path: str | os.PathLike[str], allow_plaintext: bool = False
+) -> dict[str, str]:
+    """The users of an htpasswd file, ``{user: hash}``.
+
+    Blank lines and ``#`` comments are skipped; the first entry of a user wins (as
+    in Apache). Every hash must be in a supported format.
+
+    :raises ValueError: a malformed line, naming the file and the line number.
+    :raises OSError: the file cannot be read.
+    """
+    users: dict[str, str] = {}
+    text = Path(path).read_text(encoding="utf-8")
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        user, sep, stored = line.partition(":")
+        if not sep or not user or not stored:
+            raise ValueError(f"{path}, line {number}: expected 'user:hash'")
+        try:
+            hash_kind(stored, allow_plaintext)
+        except UnsupportedHash as exc:
+            raise ValueError(f"{path}, line {number} (user {user!r}): {exc}") from None
+        users.setdefault(user, stored)
+    return users
+
+
+class _Htpasswd:
+    """An htpasswd file's users, re-read when its modification time changes
+    (looked at no more than once a second). A reload that fails keeps the last
+    good users and logs the error."""
+
+    def __init__(self, path: Path, allow_plaintext: bool) -> None:
+        self.path = path
+        self.allow_plaintext = allow_plaintext
+        self.mtime = path.stat().st_mtime_ns
+        self.users = read_htpasswd(path, allow_plaintext)
+        self._next_check = clock() + 1.0
+        self._lock = threading.Lock()
+
+    def current(self) -> dict[str, str]:
+        now = clock()
+        if now < self._next_check:
+            return self.users
+        with self._lock:
+            if now < self._next_check:
+                return self.users
+            self._next_check = now + 1.0
+            try:
+                mtime = self.path.stat().st_mtime_ns
+                if mtime != self.mtime:
+                    self.users = read_htpasswd(self.path, self.allow_plaintext)
+                    self.mtime = mtime
+                    log.info("reloaded %s: %d users", self.path, len(self.users))
+            except (OSError, ValueError, UnicodeDecodeError) as exc:  # keep serving
+                log.error(
+                    "could not reload %s, keeping the last users: %s", self.path, exc
+                )
+        return self.users
+
+
+class _Failures:
+    """Failed attempts per key (a client address, a user name) in a fixed window.
+    Bounded: past *limit* keys, the expired ones are dropped, then the oldest."""
+
+    def __init__(self, window: float, limit: int = 100_000) -> None:
+        self.window = window
+        self.limit = limit
+        self.counts: dict[str, tuple[int, float]] = {}
+        self._lock = threading.Lock()
+
+    def add(self, key: str, now: float) -> None:
+        with self._lock:
+            count, start = self.counts.get(key, (0, now))
+            if now - start >= self.window:
+                count, start = 0, now
+            self.counts[key] = (count + 1, start)
+            if len(self.counts) > self.limit:
+                self.counts = {
+                    k: v for k, v in self.counts.items() if now - v[1] < self.window
+                }
+                while len(self.counts) > self.limit:
+                    del self.counts[next(iter(self.counts))]
+
+    def retry_after(self, key: str, now: float, maximum: int) -> int:
+        """Seconds until *key* may try again (0: now)."""
+        entry = self.counts.get(key)
+        if entry is None or entry[0] < maximum:
+            return 0
+        left = self.window - (now - entry[1])
+        return math.ceil(left) if left > 0 else 0
+
+    def clear(self, key: str) -> None:
+        with self._lock:
+            self.counts.pop(key, None)
+
+
+def _credentials(header: str) -> tuple[str, bytes] | None:
+    """``(user, password)`` from an ``Authorization`` value, or None when it is not
+    well-formed Basic credentials. The scheme is case-insensitive; user and
+    password are read as UTF-8, else latin-1 (what some clients send), and the
+    password is returned as UTF-8 bytes, the form hashes are made from."""
+    if len(header) > HEADER_LIMIT:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        raw = binascii.a2b_base64(token.strip().encode("ascii"), strict_mode=True)
+    except (binascii.Error, UnicodeEncodeError, ValueError):
+        return None
+    user_raw, colon, password = raw.partition(b":")
+    if not colon or not user_raw:
+        return None
+    try:
+        user = user_raw.decode("utf-8")
+    except UnicodeDecodeError:
+        user = user_raw.decode("latin-1")
+    try:
+        password.decode("utf-8")
+    except UnicodeDecodeError:
+        password = password.decode("latin-1").encode("utf-8")
+    return user, password
+
+
+class _AuthObserver(Observer):
+    """Answers the request (401, 429) or lets it through with REMOTE_USER set."""
+
+    def on_request(self) -> Answer | None:
+        return self.middleware.authenticate(self.environ)  # type: ignore[no-any-return]
+
+
+class BasicAuth(Middleware):
+    """HTTP Basic authentication in front of an app.
+
+    Exactly one source of users is required (none is an error, never an open
+    door):
+
+    :param users: a mapping of user name to password hash (any format of
+        :mod:`middleware.passwords`).
+    :param htpasswd: the path of an htpasswd file (``htpasswd -B``); re-read when it
+        changes.
+    :param check: a callable ``(username, password, environ) -> bool``.
+
+    Options:
+
+    :param realm: shown by the browser's login prompt; no CR or LF.
+    :param exempt: paths (whole segments: ``/static`` exempts ``/static`` and
+        ``/static/app.css``, not ``/staticadmin``) served without credentials.
+    :param cache_ttl: seconds a successful check is remembered (0: never), keyed by
+        an HMAC of user, password and stored hash under a per-process random key:
+        no password is kept, and a changed hash misses the cache.
+    :param cache_size: the most credentials remembered.
+    :param max_failures: failed attempts per client address, and per user name, in
+        *failure_window* seconds, after which the request gets 429 with Retry-After
+        and no hash is checked; None turns throttling off.
+    :param failure_window: seconds a failure counts for.
+    :param trusted_proxies: proxies in front of the app that append to
+        X-Forwarded-For, for the client address (as in AccessLog).
+    :param allow_plaintext: accept plain-text passwords in *users* or the file.
+    """
+
+    observer = _AuthObserver
+
+    def __init__(
+        self,
+        realm: str = "Restricted",
+        users: Mapping[str, str] | None = None,
+        htpasswd: str | os.PathLike[str] | None = None,
+        check: Check | None = None,
+        exempt: Iterable[str] = (),
+        cache_ttl: float = 300,
+        cache_size: int = 10_000,
+        max_failures: int | None = 10,
+        failure_window: float = 300,
+        trusted_proxies: int = 0,
+        allow_plaintext: bool = False,
+    ) -> None:
+        sources = [
+            name
+            for name, value in (
+                ("users", users),
+                ("htpasswd", htpasswd),
+                ("check", check),
+            )
+            if value is not None
+        ]
+        if len(sources) != 1:
+            raise ValueError(
+                "users, htpasswd, check: exactly one is required, got "
+                f"{', '.join(sources) or 'none'} (without users, nothing could pass)"
+            )
+        if not isinstance(realm, str) or any(
+            ord(c) < 32 or ord(c) == 127 for c in realm
+        ):
+            raise ValueError(
+                f"realm: expected text without control characters, got {realm!r}"
+            )
+        if not isinstance(allow_plaintext, bool):
+            raise ValueError(
+                f"allow_plaintext: expected True or False, got {allow_plaintext!r}"
+            )
+        self._htpasswd: _Htpasswd | None = None
+        self._users: dict[str, str] | None = None
+        if users is not None:
+            if not isinstance(users, Mapping) or not users:
+                raise ValueError(
+                    f"users: expected a non-empty mapping of user to hash: {users!r}"
+                )
+            for user, stored in users.items():
+                if not isinstance(user, str) or not user or ":" in user:
+                    raise ValueError(f"users: bad user name {user!r}")
+                try:
+                    hash_kind(stored, allow_plaintext)
+                except (UnsupportedHash, AttributeError, TypeError) as exc:
+                    raise ValueError(f"users[{user!r}]: {exc}") from None
+            self._users = dict(users)
+        elif htpasswd is not None:
+            path = Path(htpasswd)
+            try:
+                self._htpasswd = _Htpasswd(path, allow_plaintext)
+            except OSError as exc:
+                raise ValueError(
+                    f"htpasswd: cannot read {str(path)!r}: {exc.strerror}"
+                ) from None
+            if not self._htpasswd.users:
+                raise ValueError(f"htpasswd: {str(path)!r} has no users")
+        elif not callable(check):
+            raise ValueError(
+                f"check: expected a callable (user, password, environ), got {check!r}"
+            )
+        self._check = check
+        if isinstance(exempt, str) or not all(
+            isinstance(p, str) and p.startswith("/") for p in exempt
+        ):
+            raise ValueError(
+                f"exempt: expected a list of paths starting with '/', got {exempt!r}"
+            )
+        self.exempt = tuple(p.rstrip("/") or "/" for p in exempt)
+        for name, number in (
+            ("cache_ttl", cache_ttl),
+            ("failure_window", failure_window),
+        ):
+            if (
+                isinstance(number, bool)
+                or not isinstance(number, int | float)
+                or number < 0
+            ):
+                raise ValueError(
+                    f"{name}: expected a number of seconds >= 0, got {number!r}"
+                )
+        if failure_window == 0:
+            raise ValueError("failure_window: expected a number of seconds > 0, got 0")
+        for name, count in (
+            ("cache_size", cache_size),
+            ("trusted_proxies", trusted_proxies),
+        ):
+            if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+                raise ValueError(f"{name}: expected an int >= 0, got {count!r}")
+        if max_failures is not None and (
+            isinstance(max_failures, bool)
+            or not isinstance(max_failures, int)
+            or max_failures < 1
+        ):
+            raise ValueError(
+                f"max_failures: expected an int >= 1 or None, got {max_failures!r}"
+            )
+        self.realm = realm
+        self.cache_ttl = cache_ttl
+        self.cache_size = cache_size
+        self.max_failures = max_failures
+        self.failure_window = failure_window
+        self.trusted_proxies = trusted_proxies
+        self.allow_plaintext = allow_plaintext
+        if any(
+            hash_kind(h, allow_plaintext) == "bcrypt" for h in self._current().values()
+        ):
+            load_bcrypt()  # an error now, naming the extra, not at the first login
+        escaped = realm.replace("\\", "\\\\").replace('"', '\\"')
+        self._challenge = f'Basic realm="{escaped}", charset="UTF-8"'
+        self._cache: dict[bytes, float] = {}
+        self._cache_key = secrets.token_bytes(32)
+        self._failures = _Failures(failure_window)
+
+    def _current(self) -> dict[str, str]:
+        if self._htpasswd is not None:
+            return self._htpasswd.current()
+        return self._users or {}
+
+    # -- per request ---------------------------------------------------------------
+
+    def authenticate(self, environ: WSGIEnvironment) -> Answer | None:
+        """None to let the request through (REMOTE_USER set), else the answer."""
+        if self.exempt and self._is_exempt(environ):
+            environ.pop("REMOTE_USER", None)
+            environ.pop("AUTH_TYPE", None)
+            return None
+        header = environ.get("HTTP_AUTHORIZATION")
+        if not header:
+            return self._refuse(environ)
+        now = clock()
+        address = client_address(environ, self.trusted_proxies)
+        credentials = _credentials(header)
+        if credentials is None:
+            if self.max_failures is not None:
+                self._failures.add("a:" + address, now)
+            return self._refuse(environ)
+        user, password = credentials
+        if self.max_failures is not None:
+            wait = max(
+                self._failures.retry_after("a:" + address, now, self.max_failures),
+                self._failures.retry_after("u:" + user, now, self.max_failures),
+            )
+            if wait:
+                return self._throttled(environ, wait)
+        if self._verified(user, password, environ, now):
+            if self.max_failures is not None:
+                self._failures.clear("u:" + user)
+            environ["REMOTE_USER"] = user
+            environ["AUTH_TYPE"] = "Basic"
+            return None
+        if self.max_failures is not None:
+            self._failures.add("a:" + address, now)
+            self._failures.add("u:" + user, now)
+        log.info("failed Basic login for user %r from %s", user, address or "-")
+        return self._refuse(environ)
+
+    def _verified(
+        self, user: str, password: bytes, environ: WSGIEnvironment, now: float
+    ) -> bool:
+        users = self._current() if self._check is None else None
+        stored = "" if users is None else users.get(user)
+        key = b""
+        if self.cache_ttl and stored is not None:
+            message = b"\0".join(
+                (user.encode("utf-8"), password, stored.encode("utf-8"))
+            )
+            key = hmac.new(self._cache_key, message, "sha256").digest()
+            expires = self._cache.get(key)
+            if expires is not None and expires > now:
+                return True
+        if self._check is not None:
+            ok = bool(self._check(user, password.decode("utf-8"), environ))
+        elif stored is None:
+            # An unknown user costs what a known one does: check against a real
+            # hash, and refuse whatever the result.
+            if users:
+                verify(password, next(iter(users.values())), self.allow_plaintext)
+            ok = False
+        else:
+            ok = verify(password, stored, self.allow_plaintext)
+        if ok and key:
+            cache = self._cache
+            cache[key] = now + self.cache_ttl
+            if len(cache) > self.cache_size:
+                del cache[next(iter(cache))]
+        return ok
+
+    def _is_exempt(self, environ: WSGIEnvironment) -> bool:
+        path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+        if "/." in path or "//" in path:  # dot segments or empty ones: never exempt
+            return False
+        return any(
+            path == prefix or path.startswith(prefix + "/") or prefix == "/"
+            for prefix in self.exempt
+        )
+
+    def _refuse(self, environ: WSGIEnvironment) -> Answer:
+        answer = _page(environ, "401 Unauthorized", "Authentication required.")
+        answer[1].append(("WWW-Authenticate", self._challenge))
+        return answer
+
+    def _throttled(self, environ: WSGIEnvironment, wait: int) -> Answer:
+        answer = _page(environ, "429 Too Many Requests", "Too many failed logins.")
+        answer[1].append(("Retry-After", str(wait)))
+        return answer
+
+
+def _page(environ: WSGIEnvironment, status: str, message: str) -> Answer:
+    """A small JSON or HTML body for *status*, by the request's Accept."""
+    code = int(status[:3])
+    if prefers_json(environ.get("HTTP_ACCEPT")):
+        content_type = "application/json"
+        body = json.dumps({"error": status[4:], "status": code}).encode()
+    else:
+        content_type = "text/html; charset=utf-8"
+        body = (
+            f"<!DOCTYPE html><html><head><title>{status}</title></head>"
+            f"<body><h1>{status}</h1><p>{message}</p></body></html>"
+        ).encode()
+    headers = [
+        ("Content-Type", content_type),
+        ("Content-Length", str(len(body))),
+        ("Cache-Control", "no-store"),
+    ]
+    return status, headers, [body]
