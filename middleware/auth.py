@@ -10,7 +10,6 @@ overwriting what was there: an identity is never taken from upstream.
 from __future__ import annotations
 
 import binascii
-import hmac
 import json
 import logging
 import math
@@ -19,6 +18,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from hashlib import blake2b
 from pathlib import Path
 
 from .core import (
@@ -138,8 +138,9 @@ class _Failures:
         return math.ceil(left) if left > 0 else 0
 
     def clear(self, key: str) -> None:
-        with self._lock:
-            self.counts.pop(key, None)
+        if key in self.counts:  # the common case, a clean record, takes no lock
+            with self._lock:
+                self.counts.pop(key, None)
 
 
 def _credentials(header: str) -> tuple[str, bytes] | None:
@@ -195,7 +196,8 @@ class BasicAuth(Middleware):
     :param exempt: paths (whole segments: ``/static`` exempts ``/static`` and
         ``/static/app.css``, not ``/staticadmin``) served without credentials.
     :param cache_ttl: seconds a successful check is remembered (0: never), keyed by
-        an HMAC of user, password and stored hash under a per-process random key:
+        a keyed BLAKE2b MAC of user, password and stored hash under a per-process
+        random key:
         no password is kept, and a changed hash misses the cache.
     :param cache_size: the most credentials remembered.
     :param max_failures: failed attempts per client address, and per user name, in
@@ -353,7 +355,7 @@ class BasicAuth(Middleware):
                 self._failures.add("a:" + address, now)
             return self._refuse(environ)
         user, password = credentials
-        if self.max_failures is not None:
+        if self.max_failures is not None and self._failures.counts:
             wait = max(
                 self._failures.retry_after("a:" + address, now, self.max_failures),
                 self._failures.retry_after("u:" + user, now, self.max_failures),
@@ -382,7 +384,7 @@ class BasicAuth(Middleware):
             message = b"\0".join(
                 (user.encode("utf-8"), password, stored.encode("utf-8"))
             )
-            key = hmac.new(self._cache_key, message, "sha256").digest()
+            key = blake2b(message, key=self._cache_key).digest()
             expires = self._cache.get(key)
             if expires is not None and expires > now:
                 return True
