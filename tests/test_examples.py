@@ -114,3 +114,22 @@ def test_flask_session_example_counts_logs_in_and_out() -> None:
     assert status == 302 and cookies[0].startswith("app_session=; Max-Age=0")
     jar.clear()
     assert get("/")[1] == b"Hello, nobody. Visits in this session: 1.\n"
+
+
+def test_basic_auth_example() -> None:
+    import base64
+    import importlib
+
+    from webob import Request
+
+    sys.path.insert(0, str(ROOT / "examples"))
+    try:
+        example = importlib.import_module("basic_auth")
+    finally:
+        sys.path.pop(0)
+    assert Request.blank("/").get_response(example.app).status_int == 401
+    assert Request.blank("/healthz").get_response(example.app).status_int == 200
+    request = Request.blank("/")
+    token = base64.b64encode(b"demo:demo-password").decode()
+    request.headers["Authorization"] = f"Basic {token}"
+    assert request.get_response(example.app).body == b"Hello, demo.\n"
