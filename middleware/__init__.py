@@ -6,6 +6,7 @@ Every public name is re-exported here; the submodules are the implementation.
 from __future__ import annotations
 
 from .access_log import AccessLog
+from .auth import BasicAuth
 from .compose import compose, describe
 from .core import Layer, Middleware, Observer, Transformer
 from .errors import ErrorCatcher
@@ -14,6 +15,7 @@ from .session import Session, get_session
 
 __all__ = [
     "AccessLog",
+    "BasicAuth",
     "Compress",
     "ErrorCatcher",
     "Gzip",
