@@ -21,6 +21,7 @@ import base64
 import hashlib
 import hmac
 import re
+from collections.abc import Callable
 from typing import Any
 
 __all__ = [
@@ -165,6 +166,27 @@ _SHA512_GROUPS = [
 ]  # fmt: skip
 
 
+def _stretch(
+    digest: Callable[[bytes], Any],
+    rounds: int,
+    result: bytes,
+    password: bytes,
+    salt: bytes,
+) -> bytes:
+    """The rounds MD5-crypt and SHA-crypt share: each hashes the last result and
+    the password (alternating order), with the salt unless the round is a multiple
+    of 3 and the password again unless it is a multiple of 7."""
+    for round_ in range(rounds):
+        step = digest(password if round_ & 1 else result)
+        if round_ % 3:
+            step.update(salt)
+        if round_ % 7:
+            step.update(password)
+        step.update(result if round_ & 1 else password)
+        result = step.digest()
+    return result
+
+
 def _apr1(password: bytes, salt: bytes) -> str:
     """Apache's ``$apr1$`` MD5-crypt of *password* with *salt* (at most 8 bytes)."""
     salt = salt[:8]
@@ -176,15 +198,7 @@ def _apr1(password: bytes, salt: bytes) -> str:
     while length:
         context.update(b"\0" if length & 1 else password[:1])
         length >>= 1
-    final = context.digest()
-    for round_ in range(1000):
-        step = hashlib.md5(password if round_ & 1 else final)
-        if round_ % 3:
-            step.update(salt)
-        if round_ % 7:
-            step.update(password)
-        step.update(final if round_ & 1 else password)
-        final = step.digest()
+    final = _stretch(hashlib.md5, 1000, context.digest(), password, salt)
     encoded = _encode(final, _APR1_GROUPS, (0, 2))
     return f"$apr1${salt.decode('utf-8')}${encoded}"
 
@@ -213,15 +227,7 @@ def _sha_crypt(password: bytes, stored: str) -> str:
     p = dp * (len(password) // size) + dp[: len(password) % size]
     ds = digest(salt * (16 + a[0])).digest()
     s = ds * (len(salt) // size) + ds[: len(salt) % size]
-    c = a
-    for round_ in range(rounds):
-        step = digest(p if round_ & 1 else c)
-        if round_ % 3:
-            step.update(s)
-        if round_ % 7:
-            step.update(p)
-        step.update(c if round_ & 1 else p)
-        c = step.digest()
+    c = _stretch(digest, rounds, a, p, s)
     if variant == "5":
         encoded = _encode(c, _SHA256_GROUPS, (1, 3))
     else:
