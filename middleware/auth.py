@@ -155,18 +155,18 @@ def _credentials(header: str) -> tuple[str, bytes] | None:
         return None
     try:
         raw = binascii.a2b_base64(token.strip().encode("ascii"), strict_mode=True)
-    except (binascii.Error, UnicodeEncodeError, ValueError):
+    except (binascii.Error, UnicodeEncodeError, ValueError):  # not base64: a 401
         return None
     user_raw, colon, password = raw.partition(b":")
     if not colon or not user_raw:
         return None
     try:
         user = user_raw.decode("utf-8")
-    except UnicodeDecodeError:
+    except UnicodeDecodeError:  # not UTF-8: latin-1, which decodes any bytes
         user = user_raw.decode("latin-1")
     try:
         password.decode("utf-8")
-    except UnicodeDecodeError:
+    except UnicodeDecodeError:  # latin-1 from the client: as UTF-8, like the hashes
         password = password.decode("latin-1").encode("utf-8")
     return user, password
 
@@ -415,31 +415,42 @@ class BasicAuth(Middleware):
         )
 
     def _refuse(self, environ: WSGIEnvironment) -> Answer:
-        answer = _page(environ, "401 Unauthorized", "Authentication required.")
-        answer[1].append(("WWW-Authenticate", self._challenge))
-        return answer
+        status, headers, body = _page(environ, _UNAUTHORIZED)
+        return status, [*headers, ("WWW-Authenticate", self._challenge)], body
 
     def _throttled(self, environ: WSGIEnvironment, wait: int) -> Answer:
-        answer = _page(environ, "429 Too Many Requests", "Too many failed logins.")
-        answer[1].append(("Retry-After", str(wait)))
-        return answer
+        status, headers, body = _page(environ, _TOO_MANY)
+        return status, [*headers, ("Retry-After", str(wait))], body
 
 
-def _page(environ: WSGIEnvironment, status: str, message: str) -> Answer:
-    """A small JSON or HTML body for *status*, by the request's Accept."""
-    code = int(status[:3])
-    if prefers_json(environ.get("HTTP_ACCEPT")):
-        content_type = "application/json"
-        body = json.dumps({"error": status[4:], "status": code}).encode()
-    else:
-        content_type = "text/html; charset=utf-8"
-        body = (
+def _pages(status: str, message: str) -> tuple[Answer, Answer]:
+    """The HTML and the JSON answer for *status*, made once at import."""
+    answers = []
+    for content_type, body in (
+        (
+            "text/html; charset=utf-8",
             f"<!DOCTYPE html><html><head><title>{status}</title></head>"
-            f"<body><h1>{status}</h1><p>{message}</p></body></html>"
-        ).encode()
-    headers = [
-        ("Content-Type", content_type),
-        ("Content-Length", str(len(body))),
-        ("Cache-Control", "no-store"),
-    ]
-    return status, headers, [body]
+            f"<body><h1>{status}</h1><p>{message}</p></body></html>",
+        ),
+        (
+            "application/json",
+            json.dumps({"error": status[4:], "status": int(status[:3])}),
+        ),
+    ):
+        data = body.encode()
+        headers = [
+            ("Content-Type", content_type),
+            ("Content-Length", str(len(data))),
+            ("Cache-Control", "no-store"),
+        ]
+        answers.append((status, headers, [data]))
+    return answers[0], answers[1]
+
+
+_UNAUTHORIZED = _pages("401 Unauthorized", "Authentication required.")
+_TOO_MANY = _pages("429 Too Many Requests", "Too many failed logins.")
+
+
+def _page(environ: WSGIEnvironment, pages: tuple[Answer, Answer]) -> Answer:
+    """The JSON page when the request's Accept prefers JSON, else the HTML one."""
+    return pages[1] if prefers_json(environ.get("HTTP_ACCEPT")) else pages[0]

@@ -86,7 +86,7 @@ class Codec:
         something we signed (tampered, truncated, another key, not base64)."""
         try:
             raw = value.encode("latin-1")  # WSGI environ strings are latin-1
-        except UnicodeEncodeError:
+        except UnicodeEncodeError:  # not a WSGI string, so not a cookie we set
             return None
         for index, signer in enumerate(self._signers):
             try:
