@@ -315,6 +315,8 @@ class Observer:
     _hooks_recover: ClassVar[bool] = False
     _hooks_close: ClassVar[bool] = False
     _mode: ClassVar[int] = _PASS
+    # Nothing to see at start_response: the app gets the server's own.
+    _direct_start: ClassVar[bool] = True
 
     # Per-request state. Class-level defaults keep construction cheap: an instance
     # attribute is created only when a request writes it.
@@ -358,6 +360,8 @@ class Observer:
             cls._mode = _PASS
         # Close mode hands iteration to the app's own iterator.
         cls._delegate = cls._mode == _CLOSE
+        # An observer of requests only (auth, static files) stays out of the way.
+        cls._direct_start = cls._mode == _PASS and not cls._hooks_start
 
     # Observers are made by their Layer, per request, without an __init__ call
     # (one Python frame less on every request); set up state in on_request.
@@ -441,6 +445,8 @@ class Observer:
             answer = self.on_request()
             if answer is not None:
                 return self._answer(answer)
+        if self._direct_start:
+            return app(self.environ, self._start_response)
         try:
             result = app(self.environ, self.start_response)
         except BaseException as exc:
