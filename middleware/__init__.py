@@ -12,6 +12,7 @@ from .core import Layer, Middleware, Observer, Transformer
 from .errors import ErrorCatcher
 from .gzip import Compress, Gzip
 from .session import Session, get_session
+from .static import StaticFiles
 
 __all__ = [
     "AccessLog",
@@ -23,6 +24,7 @@ __all__ = [
     "Middleware",
     "Observer",
     "Session",
+    "StaticFiles",
     "Transformer",
     "compose",
     "describe",

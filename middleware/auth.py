@@ -24,7 +24,6 @@ from pathlib import Path
 from .core import (
     Answer,
     Middleware,
-    Observer,
     WSGIEnvironment,
     client_address,
     prefers_json,
@@ -171,13 +170,6 @@ def _credentials(header: str) -> tuple[str, bytes] | None:
     return user, password
 
 
-class _AuthObserver(Observer):
-    """Answers the request (401, 429) or lets it through with REMOTE_USER set."""
-
-    def on_request(self) -> Answer | None:
-        return self.middleware.authenticate(self.environ)  # type: ignore[no-any-return]
-
-
 class BasicAuth(Middleware):
     """HTTP Basic authentication in front of an app.
 
@@ -208,8 +200,6 @@ class BasicAuth(Middleware):
         X-Forwarded-For, for the client address (as in AccessLog).
     :param allow_plaintext: accept plain-text passwords in *users* or the file.
     """
-
-    observer = _AuthObserver
 
     def __init__(
         self,
@@ -338,8 +328,8 @@ class BasicAuth(Middleware):
 
     # -- per request ---------------------------------------------------------------
 
-    def authenticate(self, environ: WSGIEnvironment) -> Answer | None:
-        """None to let the request through (REMOTE_USER set), else the answer."""
+    def answer(self, environ: WSGIEnvironment) -> Answer | None:
+        """None to let the request through (REMOTE_USER set), else the 401 or 429."""
         if self.exempt and self._is_exempt(environ):
             environ.pop("REMOTE_USER", None)
             environ.pop("AUTH_TYPE", None)

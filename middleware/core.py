@@ -62,6 +62,7 @@ __all__ = [
     "get_header",
     "prefers_json",
     "remove_header",
+    "send_answer",
     "status_code",
 ]
 
@@ -246,6 +247,25 @@ def _match(accept: AcceptValidHeader, offer: str) -> tuple[float, int]:
             best = (specificity, q)
     specificity, q = best
     return (q, specificity) if q > 0 else (0.0, -1)
+
+
+def send_answer(
+    answer: Answer, environ: WSGIEnvironment, start_response: StartResponse
+) -> Iterable[bytes]:
+    """Send a middleware's own response, ``(status, headers, body)``, to the server.
+
+    The server gets a copy of the headers (servers may add to the list they are
+    given, and answers are often built once and shared) and the body as is, file
+    wrappers included; or nothing on HEAD and 1xx, 204 and 304, with the body closed.
+    """
+    status, headers, body = answer
+    start_response(status, list(headers))
+    if body_forbidden(environ.get("REQUEST_METHOD"), status):
+        close = getattr(body, "close", None)
+        if close is not None:
+            close()  # never iterated: a file it holds is closed now
+        return []
+    return body
 
 
 def _file_size(result: object, headers: Headers | None) -> int | None:
@@ -485,15 +505,8 @@ class Observer:
 
     def _answer(self, answer: Answer) -> Iterable[bytes]:
         """Send the hook's own response instead of calling the app."""
-        status, headers, body = answer
-        self.status, self.headers = status, headers
-        self._start_response(status, headers)
-        if body_forbidden(self.environ.get("REQUEST_METHOD"), status):
-            close = getattr(body, "close", None)
-            if close is not None:
-                close()  # never iterated: a file it holds is closed now
-            return []
-        return body
+        self.status, self.headers = answer[0], answer[1]
+        return send_answer(answer, self.environ, self._start_response)
 
     def _hand_on_file(self, result: Any, mode: int) -> bool:
         """Give the server back its own file wrapper, with our close chained to its
@@ -761,12 +774,33 @@ class Layer:
         return f"{self.middleware!r}({self.app!r})"
 
 
+class _AnsweringLayer(Layer):
+    """The layer of a middleware that only answers requests (its ``answer()``):
+    no per-request object at all; a request it does not answer costs one call."""
+
+    __slots__ = ("_answer",)
+
+    def __init__(self, app: WSGIApplication, middleware: Middleware) -> None:
+        super().__init__(app, middleware, Observer)
+        self._answer = middleware.answer
+
+    def __call__(
+        self, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        answer = self._answer(environ)
+        if answer is None:
+            return self.app(environ, start_response)
+        return send_answer(answer, environ, start_response)
+
+
 class Middleware:
     """Base of every middleware: an object holding checked configuration, which,
     called with a WSGI app, returns the wrapped app (a PasteDeploy filter as is).
 
     A subclass checks its options in ``__init__`` and names its per-request proxy in
-    :attr:`observer`; or it overrides ``__call__`` to return its own :class:`Layer`.
+    :attr:`observer`. A middleware that only answers some requests itself (a 401, a
+    static file) and passes the others on untouched overrides :meth:`answer`
+    instead and sets no observer: its layer makes no per-request object.
     """
 
     #: The per-request proxy class, instantiated once per request.
@@ -781,11 +815,21 @@ class Middleware:
                 f"got {app!r}"
             )
         if self.observer is None:
+            if type(self).answer is not Middleware.answer:
+                return _AnsweringLayer(app, self)
             raise TypeError(
-                f"{type(self).__name__} sets no observer class and does not "
-                "override __call__"
+                f"{type(self).__name__} sets no observer class and overrides neither "
+                "answer() nor __call__"
             )
         return Layer(app, self, self.observer)
+
+    def answer(self, environ: WSGIEnvironment) -> Answer | None:
+        """(For a middleware without an :attr:`observer`.) Called for every request
+        before the app: return None to pass the request on to the app untouched, or
+        an :data:`Answer`, ``(status, headers, body)``, which the core sends as
+        :meth:`Observer.on_request`'s answers are sent (see :func:`send_answer`).
+        """
+        return None
 
     def __repr__(self) -> str:
         options = ", ".join(

@@ -1,7 +1,8 @@
 """A stack for real servers to load (waitress, gunicorn, wsgiref), in a subprocess.
 
 Routes: ``/hello``, ``/lazy`` (lazy start_response), ``/stream?id=X`` (endless,
-for disconnects), ``/file`` (``wsgi.file_wrapper``), ``/events?marker=PATH`` (a
+for disconnects), ``/file`` (``wsgi.file_wrapper``), ``/static/...`` (StaticFiles,
+innermost, serving ``tests/fixtures/static``), ``/events?marker=PATH`` (a
 server-sent-event stream that sends its second event only once PATH exists) and
 ``/_stats``: what the server
 process counted, as JSON: closes of app iterables and of observers by request id,
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-from middleware import Compress, Middleware, Observer, compose
+from middleware import Compress, Middleware, Observer, StaticFiles, compose
 from middleware.core import StartResponse, WSGIEnvironment, get_header
 
 from .sample_middleware import CloseRecorder, Tag, Upper, _Upper
@@ -152,6 +153,7 @@ app = compose(
     UpperText(),
     CloseRecorder(),
     Tag(),
+    StaticFiles(FILE.parent / "fixtures" / "static"),
 )
 
 

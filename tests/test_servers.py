@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import http.client
 import json
 import socket
@@ -21,11 +22,11 @@ pytestmark = pytest.mark.server
 
 
 def request(
-    port: int, method: str, path: str
+    port: int, method: str, path: str, headers: dict[str, str] | None = None
 ) -> tuple[http.client.HTTPResponse, bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
     try:
-        conn.request(method, path)
+        conn.request(method, path, headers=headers or {})
         response = conn.getresponse()
         return response, response.read()
     finally:
@@ -77,6 +78,39 @@ def test_file_wrapper_reaches_the_server_as_its_own_object(server: int) -> None:
     assert counts.get("passthrough:f") == 1, counts
     assert counts["observer-close:f"] == 1
     assert counts["observer-bytes:f"] == len(body)
+
+
+STATIC = Path(__file__).parent / "fixtures" / "static" / "app.css"
+
+
+def test_static_files_go_out_as_the_servers_own_file_wrapper(server: int) -> None:
+    """sendfile: the server gets its own wrapper back through the whole stack."""
+    response, body = request(server, "GET", "/static/app.css?id=s")
+    assert response.status == 200 and body == STATIC.read_bytes()
+    assert response.getheader("Content-Length") == str(len(body))
+    assert response.getheader("Content-Type") == "text/css; charset=utf-8"
+    counts = wait_for(server, "observer-close:s")
+    assert counts.get("passthrough:s") == 1, counts
+    assert counts["observer-bytes:s"] == len(body)
+    etag = response.getheader("ETag")
+    assert etag is not None
+
+    response, body = request(
+        server, "GET", "/static/app.css", {"If-None-Match": etag, "Range": "x"}
+    )
+    assert response.status == 304 and body == b""
+    response, body = request(server, "GET", "/static/app.css", {"Range": "bytes=-9"})
+    assert response.status == 206 and body == STATIC.read_bytes()[-9:]
+    response, body = request(server, "HEAD", "/static/app.css")
+    assert response.status == 200 and body == b""
+    assert response.getheader("Content-Length") == str(STATIC.stat().st_size)
+    response, body = request(
+        server, "GET", "/static/app.css", {"Accept-Encoding": "gzip"}
+    )
+    assert response.getheader("Content-Encoding") == "gzip"
+    assert gzip.decompress(body) == STATIC.read_bytes()
+    response, body = request(server, "GET", "/static/../serverapp.py")
+    assert response.status in (400, 404)
 
 
 def test_client_disconnect_mid_stream_closes_once(server: int) -> None:
