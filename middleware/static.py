@@ -62,7 +62,14 @@ from .core import (
     accepted_encodings,
 )
 
-__all__ = ["MAX_RANGES", "MIME_TYPES", "StaticFiles", "content_type"]
+__all__ = [
+    "HASHED_NAME",
+    "MAX_RANGES",
+    "MIME_TYPES",
+    "StaticFiles",
+    "content_type",
+    "parse_ranges",
+]
 
 log = logging.getLogger("middleware.static")
 

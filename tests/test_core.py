@@ -14,6 +14,8 @@ import pytest
 
 from middleware import Layer, Middleware, Observer, Transformer
 from middleware.core import (
+    Answer,
+    Headers,
     StartResponse,
     WSGIApplication,
     WSGIEnvironment,
@@ -747,3 +749,54 @@ CLIENTS = [
 @pytest.mark.parametrize(("environ", "proxies", "expected"), CLIENTS)
 def test_client_address(environ: dict[str, str], proxies: int, expected: str) -> None:
     assert client_address(environ, proxies) == expected
+
+
+class _Retired(Middleware):
+    """Answers /old with one shared answer; passes the rest on."""
+
+    def __init__(self) -> None:
+        self.probe = conformance.Probe()
+        self.gone: Answer = (
+            "410 Gone",
+            [("Content-Type", "text/plain"), ("Content-Length", "5")],
+            [b"gone\n"],
+        )
+
+    def answer(self, environ: WSGIEnvironment) -> Answer | None:
+        if environ["PATH_INFO"] == "/old":
+            body = conformance.CountingIterable(self.probe, [b"gone\n"])
+            return self.gone[0], self.gone[1], body
+        return None
+
+
+@pytest.mark.parametrize("kind", conformance.VALIDATORS)
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_answer_middleware(kind: str, method: str) -> None:
+    retired = _Retired()
+    app = conformance.list_app(conformance.Probe())
+    outcome = conformance.answered(
+        conformance.Subject("retired", retired),
+        app,
+        {"REQUEST_METHOD": method, "PATH_INFO": "/old"},
+    )
+    assert outcome.status == "410 Gone"
+    assert outcome.body == (b"gone\n" if method == "GET" else b"")
+    assert retired.probe.closes == 3  # once per run, iterated or not
+
+    # The server gets a copy: a server adding to it never changes the shared answer.
+    def adding(status: str, headers: Headers, exc_info: Any = None) -> Any:
+        headers.append(("Date", "now"))
+
+    retired(app)(conformance.make_environ(method, "/old"), adding)
+    assert len(retired.gone[1]) == 2
+    passed = conformance.run(retired(app), conformance.make_environ(method, "/new"))
+    assert passed.status == "200 OK"
+    assert type(passed.result) is list  # the app's own iterable, no proxy
+
+
+def test_a_middleware_with_neither_observer_nor_answer_is_refused() -> None:
+    class Nothing(Middleware):
+        pass
+
+    with pytest.raises(TypeError, match="overrides neither answer"):
+        Nothing()(lambda environ, start_response: [])

@@ -133,3 +133,29 @@ def test_basic_auth_example() -> None:
     token = base64.b64encode(b"demo:demo-password").decode()
     request.headers["Authorization"] = f"Basic {token}"
     assert request.get_response(example.app).body == b"Hello, demo.\n"
+
+
+def test_static_files_example() -> None:
+    import gzip
+    import importlib
+
+    from webob import Request
+
+    sys.path.insert(0, str(ROOT / "examples"))
+    try:
+        example = importlib.import_module("static_files")
+    finally:
+        sys.path.pop(0)
+    css = (ROOT / "examples" / "public" / "css" / "site.css").read_bytes()
+    response = Request.blank("/static/css/site.css").get_response(example.app)
+    assert response.status_int == 200 and response.body == css
+    request = Request.blank("/static/css/site.css")
+    request.headers["Accept-Encoding"] = "gzip"
+    response = request.get_response(example.app)
+    assert response.headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(response.body) == css  # the variant is what it says
+    assert (
+        b"Served by StaticFiles"
+        in Request.blank("/static/").get_response(example.app).body
+    )
+    assert b"The app" in Request.blank("/").get_response(example.app).body
