@@ -57,32 +57,47 @@ def command(kind: str, port: int) -> list[str]:
 
 
 @contextlib.contextmanager
-def running(kind: str, tmp_path: Path) -> Iterator[int]:
-    """Run server *kind* serving tests.serverapp; yield its port."""
-    port = free_port()
-    log = (tmp_path / f"{kind}.log").open("wb")
+def running_command(
+    command: list[str],
+    port: int,
+    log_path: Path,
+    env: dict[str, str] | None = None,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run *command* (a server that will listen on *port*), its output in
+    *log_path*; yield the process once the port accepts, and stop it by its PID."""
+    log = log_path.open("wb")
     proc = subprocess.Popen(
-        command(kind, port),
+        command,
         cwd=ROOT,
         stdout=log,
         stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**(os.environ if env is None else env), "PYTHONUNBUFFERED": "1"},
     )
     try:
-        log_text = (tmp_path / f"{kind}.log").read_text
 
         def up() -> bool:
             if proc.poll() is not None:
                 raise RuntimeError(
-                    f"{kind} exited with {proc.returncode}: {log_text()}"
+                    f"{command[:4]} exited with {proc.returncode}: "
+                    f"{log_path.read_text()}"
                 )
             return accepting(port)
 
-        wait_until(up, 30, lambda: f"{kind} did not start: {log_text()}")
-        yield port
+        wait_until(
+            up, 30, lambda: f"{command[:4]} did not start: {log_path.read_text()}"
+        )
+        yield proc
     finally:
         stop(proc)
         log.close()
+
+
+@contextlib.contextmanager
+def running(kind: str, tmp_path: Path) -> Iterator[int]:
+    """Run server *kind* serving tests.serverapp; yield its port."""
+    port = free_port()
+    with running_command(command(kind, port), port, tmp_path / f"{kind}.log"):
+        yield port
 
 
 def redis_binary() -> str | None:

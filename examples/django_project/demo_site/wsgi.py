@@ -1,0 +1,38 @@
+"""Django's WSGI application, wrapped with ``compose()``.
+
+Run: ``pip install -e '.[server,bcrypt]' django && cd examples/django_project &&
+gunicorn demo_site.wsgi`` (or ``waitress-serve demo_site.wsgi:application``), then
+open the page as demo / demo-password.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from django.core.wsgi import get_wsgi_application
+
+from middleware import (
+    AccessLog,
+    BasicAuth,
+    ErrorCatcher,
+    Gzip,
+    Session,
+    StaticFiles,
+    compose,
+)
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "demo_site.settings")
+
+EXAMPLES = Path(__file__).resolve().parent.parent.parent
+SECRET = os.environ.get("SESSION_SECRET", "demo-only-secret-do-not-use-in-production")
+
+application = compose(
+    get_wsgi_application(),
+    AccessLog(),
+    ErrorCatcher(),
+    Gzip(min_size=200),
+    BasicAuth(htpasswd=EXAMPLES / "demo.htpasswd", realm="Django demo"),
+    Session(secret=SECRET, cookie_name="demo_session", secure=False),
+    StaticFiles(EXAMPLES / "public"),
+)

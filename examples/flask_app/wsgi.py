@@ -1,0 +1,46 @@
+"""The Flask app of ``app.py``, wrapped with ``compose()``: Flask's own
+``app.wsgi_app`` is replaced, so ``flask run``, gunicorn (``gunicorn wsgi:app``) and
+the test client all get the stack.
+
+Run: ``pip install -e '.[server,bcrypt]' flask && cd examples/flask_app &&
+python wsgi.py``, then open http://127.0.0.1:8080/ as demo / demo-password.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from app import app
+
+from middleware import (
+    AccessLog,
+    BasicAuth,
+    ErrorCatcher,
+    Gzip,
+    Session,
+    StaticFiles,
+    compose,
+)
+
+EXAMPLES = Path(__file__).resolve().parent.parent
+# A demo secret; set SESSION_SECRET (32 bytes or more) in production.
+SECRET = os.environ.get("SESSION_SECRET", "demo-only-secret-do-not-use-in-production")
+
+app.wsgi_app = compose(  # type: ignore[method-assign,assignment]
+    app.wsgi_app,
+    AccessLog(),
+    ErrorCatcher(),
+    Gzip(min_size=200),
+    BasicAuth(htpasswd=EXAMPLES / "demo.htpasswd", realm="Flask demo"),
+    Session(secret=SECRET, cookie_name="demo_session", secure=False),
+    StaticFiles(EXAMPLES / "public"),
+)
+
+if __name__ == "__main__":
+    import logging
+
+    import waitress
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    waitress.serve(app, host="127.0.0.1", port=8080)
