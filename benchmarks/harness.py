@@ -36,3 +36,18 @@ def median_us(run: Callable[[], object], repeat: int, number: int) -> float:
     """The median over *repeat* runs of the microseconds one call of *run* takes."""
     times = timeit.repeat(run, repeat=repeat, number=number)
     return statistics.median(times) / number * 1e6
+
+
+def medians_us(
+    runs: dict[str, Callable[[], object]], repeat: int, number: int
+) -> dict[str, float]:
+    """:func:`median_us` of each of *runs*, measured in turns (one batch of each per
+    round, the order rotating) so that a noisy neighbour slows all of them alike
+    rather than whichever happened to be running."""
+    names = list(runs)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for round_ in range(repeat):
+        for i in range(len(names)):
+            name = names[(round_ + i) % len(names)]
+            times[name].append(timeit.timeit(runs[name], number=number))
+    return {name: statistics.median(t) / number * 1e6 for name, t in times.items()}

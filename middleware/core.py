@@ -260,6 +260,8 @@ def send_answer(
     """
     status, headers, body = answer
     start_response(status, list(headers))
+    if body.__class__ is list and not body:
+        return body  # nothing to send or close, whatever the status
     if body_forbidden(environ.get("REQUEST_METHOD"), status):
         close = getattr(body, "close", None)
         if close is not None:
@@ -793,6 +795,28 @@ class _AnsweringLayer(Layer):
         return send_answer(answer, environ, start_response)
 
 
+class _ScopedAnsweringLayer(_AnsweringLayer):
+    """An answering layer whose middleware answers only under a path prefix
+    (:attr:`Middleware.answers_under`): a request outside it goes straight to the
+    app, without calling ``answer()``."""
+
+    __slots__ = ("_under",)
+
+    def __init__(self, app: WSGIApplication, middleware: Middleware) -> None:
+        super().__init__(app, middleware)
+        self._under: str = middleware.answers_under or ""
+
+    def __call__(
+        self, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        if not environ.get("PATH_INFO", "").startswith(self._under):
+            return self.app(environ, start_response)
+        answer = self._answer(environ)
+        if answer is None:
+            return self.app(environ, start_response)
+        return send_answer(answer, environ, start_response)
+
+
 class Middleware:
     """Base of every middleware: an object holding checked configuration, which,
     called with a WSGI app, returns the wrapped app (a PasteDeploy filter as is).
@@ -807,6 +831,10 @@ class Middleware:
     observer: ClassVar[type[Observer] | None] = None
     #: Attribute names whose values :func:`repr` hides (secrets).
     secret_options: ClassVar[frozenset[str]] = frozenset()
+    #: (For a middleware without an :attr:`observer`.) A ``PATH_INFO`` prefix outside
+    #: which :meth:`answer` always returns None, so the layer passes those requests
+    #: on without calling it. None (or ``""``): every request is offered to it.
+    answers_under: str | None = None
 
     def __call__(self, app: WSGIApplication) -> WSGIApplication:
         if not callable(app):
@@ -816,6 +844,8 @@ class Middleware:
             )
         if self.observer is None:
             if type(self).answer is not Middleware.answer:
+                if self.answers_under:
+                    return _ScopedAnsweringLayer(app, self)
                 return _AnsweringLayer(app, self)
             raise TypeError(
                 f"{type(self).__name__} sets no observer class and overrides neither "

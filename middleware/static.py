@@ -82,6 +82,10 @@ IMMUTABLE_MAX_AGE = 31_536_000
 #: Bytes read per chunk when the server has no ``wsgi.file_wrapper``, and per read
 #: of a byte range.
 BLOCK_SIZE = 65_536
+#: How many request paths under the prefix that name no file, checked safe, are
+#: remembered so the next request for one skips the check (scan mode only; the
+#: memo is emptied when full, so hostile paths cost the check and nothing more).
+MISS_MEMO_SIZE = 4096
 
 _UTF8 = "; charset=utf-8"
 
@@ -435,10 +439,15 @@ class StaticFiles(Middleware):
         self._types = types
         self._root = os.path.realpath(root)
         self._under = prefix + "/"
+        self.answers_under = prefix or None  # the core skips answer() outside it
         # PATH_INFO (as the server gives it: latin-1 text of the URL's bytes) to file.
         self._files: dict[str, _File] = {}
         # Directory URLs without their slash, which redirect to it.
         self._directories: set[str] = set()
+        # Safe paths under the prefix known to name no file (see MISS_MEMO_SIZE).
+        self._misses: set[str] = set()
+        # What a request for no file gets: passed on to the app, or 404.
+        self._no_file = None if fallthrough else _NOT_FOUND
         if not autorefresh:
             self._scan(self._root, [], set())
             log.debug("%r: %d URLs", self, len(self._files))
@@ -550,11 +559,13 @@ class StaticFiles(Middleware):
         """The response for a request for a file; None to pass it on to the app."""
         path: str = environ.get("PATH_INFO", "")
         file = self._files.get(path)
-        if file is None:
-            if not path.startswith(self._under) and path != self.prefix:
-                return None
-            return self._miss(environ, path)
-        return self._serve(environ, file, path, True)
+        if file is not None:
+            return self._serve(environ, file, path, True)
+        if path in self._misses:
+            return self._no_file
+        if not path.startswith(self._under) and path != self.prefix:
+            return None
+        return self._miss(environ, path)
 
     def _serve(
         self, environ: WSGIEnvironment, file: _File, key: str, retry: bool
@@ -636,7 +647,12 @@ class StaticFiles(Middleware):
             return self._inspect(environ, path)
         if path in self._directories:
             return self._redirect(environ)
-        return None if self.fallthrough else _NOT_FOUND
+        # The table only loses entries after the scan, so this path stays a miss.
+        misses = self._misses
+        if len(misses) >= MISS_MEMO_SIZE:
+            misses.clear()
+        misses.add(path)
+        return self._no_file
 
     def _inspect(self, environ: WSGIEnvironment, path: str) -> Answer | None:
         """A path to look at closely: refused, redirected, or looked up on disk."""
@@ -687,7 +703,7 @@ class StaticFiles(Middleware):
 
     def _missing(self, environ: WSGIEnvironment) -> Answer | None:
         """No such file: on to the app, or 404."""
-        return None if self.fallthrough else _NOT_FOUND
+        return self._no_file
 
     def _redirect(self, environ: WSGIEnvironment) -> Answer:
         """301 to the directory's URL with a slash (method other than GET/HEAD: 405)."""

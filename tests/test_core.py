@@ -794,6 +794,37 @@ def test_answer_middleware(kind: str, method: str) -> None:
     assert type(passed.result) is list  # the app's own iterable, no proxy
 
 
+class _Scoped(_Retired):
+    """_Retired, answering only under /old: the core need not ask it elsewhere."""
+
+    answers_under = "/old"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[str] = []
+
+    def answer(self, environ: WSGIEnvironment) -> Answer | None:
+        self.asked.append(environ["PATH_INFO"])
+        return super().answer(environ)
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_answers_under_skips_answer_outside_the_prefix(method: str) -> None:
+    scoped = _Scoped()
+    app = conformance.list_app(conformance.Probe())
+    cases = [("/old", "410 Gone"), ("/new", "200 OK"), ("/older", "200 OK")]
+    for path, status in cases:
+        outcome = conformance.run(scoped(app), conformance.make_environ(method, path))
+        assert outcome.status == status
+    assert scoped.asked == ["/old", "/older"]  # a prefix of the path, not a segment
+    outcome = conformance.answered(
+        conformance.Subject("scoped", scoped),
+        app,
+        {"REQUEST_METHOD": method, "PATH_INFO": "/old"},
+    )
+    assert outcome.status == "410 Gone"
+
+
 def test_a_middleware_with_neither_observer_nor_answer_is_refused() -> None:
     class Nothing(Middleware):
         pass

@@ -677,6 +677,23 @@ def test_directories_in_autorefresh(root: Path) -> None:
     assert get(static, "/static/app.css/").body == b"app"
 
 
+def test_remembered_misses_stay_misses_and_hostile_paths_stay_refused(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("middleware.static.MISS_MEMO_SIZE", 4)
+    static = StaticFiles(root)
+    first = [get(static, server_path(url)).status for url, _ in TRAVERSAL]
+    for n in range(10):
+        assert get(static, f"/static/missing-{n}.css").body == b"app"
+    again = [get(static, server_path(url)).status for url, _ in TRAVERSAL]
+    assert again == first
+    assert len(static._misses) <= 4  # bounded: emptied when full
+    strict = StaticFiles(root, fallthrough=False)
+    for _ in range(2):
+        assert get(strict, "/static/missing.css").status == "404 Not Found"
+    assert get(strict, "/static/app.css").body == CSS
+
+
 def test_non_ascii_redirect_is_percent_encoded(root: Path) -> None:
     write(root / "répertoire" / "index.html", b"r")
     outcome = get(StaticFiles(root), server_path("/static/r%C3%A9pertoire"))
