@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import statistics
 import timeit
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 App = Callable[[dict[str, Any], Any], Iterable[bytes]]
@@ -39,7 +39,7 @@ def median_us(run: Callable[[], object], repeat: int, number: int) -> float:
 
 
 def medians_us(
-    runs: dict[str, Callable[[], object]], repeat: int, number: int
+    runs: Mapping[str, Callable[[], object]], repeat: int, number: int
 ) -> dict[str, float]:
     """:func:`median_us` of each of *runs*, measured in turns (one batch of each per
     round, the order rotating) so that a noisy neighbour slows all of them alike

@@ -1,0 +1,277 @@
+"""The full stack against the anchors' stack (``stacks.py``), in one process and
+under gunicorn.
+
+1. **In one process**: a dynamic request (``GET /`` with valid credentials, an
+   existing session the app reads, ``Accept-Encoding: gzip``) through a minimal
+   server loop, around the same trivial app; the bare app, our stack and the
+   anchors' stack measured in turns. Printed: microseconds per request (medians)
+   and how many times cheaper ours is. Target: at least 5x.
+2. **Under gunicorn** (``--wrk``; needs ``wrk``, Debian's package): the same
+   request to a trivial Flask app, bare, in our stack and in the anchors', each
+   served by gunicorn with 2 sync workers on 127.0.0.1, under a bounded load
+   (``wrk -t1 -c4``), in rounds that take the three in turns. Printed: requests per
+   second (medians) and each stack's share of bare Flask's rate. Target: our stack
+   keeps at least 85%.
+
+Before timing, each stack's answer is checked: 200, gzip-encoded, the page, and a
+401 without credentials.
+
+Run: ``pip install -e '.[bench]' && python benchmarks/bench_stack.py [--wrk]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import gzip
+import http.client
+import io
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import harness
+import stacks
+
+HERE = Path(__file__).resolve().parent
+NAMES = ("bare", "ours", "anchors")
+
+
+def environ(**extra: str) -> dict[str, Any]:
+    """A request as a server makes it."""
+    return {
+        "REQUEST_METHOD": "GET",
+        "SCRIPT_NAME": "",
+        "PATH_INFO": "/",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "HTTP_HOST": "127.0.0.1:8000",
+        "HTTP_USER_AGENT": "bench/1.0",
+        "HTTP_ACCEPT": "text/html",
+        "HTTP_ACCEPT_ENCODING": "gzip, deflate",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+        **extra,
+    }
+
+
+def call(app: harness.App, env: dict[str, Any]) -> tuple[str, dict[str, str], bytes]:
+    """One request: the status, the headers (lower-case names; Set-Cookie's first
+    value only) and the body."""
+    seen: list[Any] = []
+
+    def start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
+        seen[:] = [status, headers]
+        return harness._write
+
+    result = app(env, start_response)
+    try:
+        body = b"".join(result)
+    finally:
+        getattr(result, "close", lambda: None)()
+    headers: dict[str, str] = {}
+    for name, value in seen[1]:
+        headers.setdefault(name.lower(), value)
+    return seen[0], headers, body
+
+
+def in_process(page: bytes, what: str, repeat: int, number: int) -> None:
+    requests: dict[str, tuple[harness.App, dict[str, Any]]] = {}
+    for name in NAMES:
+        app = stacks.stack(name, page)
+        auth = {"HTTP_AUTHORIZATION": stacks.AUTHORIZATION}
+        extra = dict(auth)
+        if name != "bare":
+            status, _, _ = call(app, environ(PATH_INFO="/"))
+            assert status.startswith("401"), (name, status)
+            _, headers, _ = call(app, environ(PATH_INFO="/login", **auth))
+            cookie = headers["set-cookie"].split(";")[0]
+            extra["HTTP_COOKIE"] = "_ga=GA1.2.3; " + cookie
+        request = environ(**extra)
+        status, headers, body = call(app, dict(request))
+        assert status == "200 OK", (name, status)
+        if headers.get("content-encoding") == "gzip":
+            body = gzip.decompress(body)
+        else:
+            assert name == "bare" or len(page) < 500, (name, headers)
+        assert body == page, name
+        requests[name] = (app, request)
+    runs = {
+        name: functools.partial(_serve_copy, app, request)
+        for name, (app, request) in requests.items()
+    }
+    costs = harness.medians_us(runs, repeat, number)
+    print(
+        f"in one process, {what}: GET / with credentials, a session read "
+        f"(medians of {repeat} x {number}, measured in turns)"
+    )
+    for name in NAMES:
+        print(f"  {name:8} {costs[name]:8.2f} us/request")
+    ours = costs["ours"] - costs["bare"]
+    anchors = costs["anchors"] - costs["bare"]
+    print(f"  over the bare app: ours {ours:.2f} us, anchors {anchors:.2f} us")
+    print(f"  anchors / ours (whole request): {costs['anchors'] / costs['ours']:.2f}x")
+    print(f"  anchors / ours (over the bare app): {anchors / ours:.2f}x")
+
+
+def _serve_copy(app: harness.App, request: dict[str, Any]) -> int:
+    return harness.serve(app, dict(request))
+
+
+# -- under gunicorn ---------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def gunicorn(name: str) -> Iterator[int]:
+    """gunicorn, 2 sync workers, serving the Flask app in stack *name*; stopped by
+    its PID."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "gunicorn", "-w", "2", "-k", "sync",
+            "-b", f"127.0.0.1:{port}", "--log-level", "warning",
+            f'stacks:flask_app("{name}")',
+        ],
+        cwd=HERE,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"gunicorn for {name} exited: {proc.returncode}")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"gunicorn for {name} never listened") from None
+                time.sleep(0.1)
+        yield port
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def http_get(port: int, path: str, headers: dict[str, str]) -> http.client.HTTPResponse:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+    try:
+        connection.request("GET", path, headers=headers)
+        response = connection.getresponse()
+        response.read()
+        return response
+    finally:
+        connection.close()
+
+
+def headers_for(name: str, port: int) -> dict[str, str]:
+    """The request's headers for stack *name*, its session cookie included, after
+    checking the stack answers as it should."""
+    headers = {"Authorization": stacks.AUTHORIZATION, "Accept-Encoding": "gzip"}
+    if name != "bare":
+        assert http_get(port, "/", {}).status == 401, name
+        login = http_get(port, "/login", headers)
+        cookie = (login.getheader("Set-Cookie") or "").split(";")[0]
+        assert cookie, (name, login.getheaders())
+        headers["Cookie"] = cookie
+    response = http_get(port, "/", headers)
+    assert response.status == 200, (name, response.status)
+    if name != "bare":
+        assert response.getheader("Content-Encoding") == "gzip", name
+    return headers
+
+
+def wrk(port: int, headers: dict[str, str], seconds: int) -> float:
+    """Requests per second from ``wrk -t1 -c4``."""
+    command = ["wrk", "-t1", "-c4", f"-d{seconds}s"]
+    for key, value in headers.items():
+        command += ["-H", f"{key}: {value}"]
+    output = subprocess.run(
+        [*command, f"http://127.0.0.1:{port}/"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    if errors:
+        raise RuntimeError(f"wrk saw {errors.group(1)} error responses:\n{output}")
+    found = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    if found is None:
+        raise RuntimeError(f"no Requests/sec in wrk's output:\n{output}")
+    return float(found.group(1))
+
+
+def under_gunicorn(rounds: int, seconds: int) -> None:
+    if shutil.which("wrk") is None:
+        raise SystemExit("--wrk needs wrk (apt-get install wrk)")
+    rates: dict[str, list[float]] = {name: [] for name in NAMES}
+    with contextlib.ExitStack() as servers:
+        ports = {name: servers.enter_context(gunicorn(name)) for name in NAMES}
+        headers = {name: headers_for(name, port) for name, port in ports.items()}
+        for name in NAMES:  # warm up: every worker's first request (bcrypt) is slow
+            wrk(ports[name], headers[name], 2)
+        for round_ in range(rounds):
+            for i in range(len(NAMES)):
+                name = NAMES[(round_ + i) % len(NAMES)]
+                rates[name].append(wrk(ports[name], headers[name], seconds))
+    print(
+        f"under gunicorn (2 sync workers), Flask, wrk -t1 -c4, {rounds} rounds of "
+        f"{seconds} s each in turns; requests per second (median, then each round)"
+    )
+    bare = statistics.median(rates["bare"])
+    for name in NAMES:
+        median = statistics.median(rates[name])
+        each = ", ".join(f"{rate:.0f}" for rate in rates[name])
+        print(f"  {name:8} {median:8.0f}   {median / bare:6.1%} of bare   ({each})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--number", type=int, default=2000)
+    parser.add_argument("--wrk", action="store_true", help="also serve with gunicorn")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=int, default=5)
+    args = parser.parse_args()
+    in_process(stacks.PAGE, "a 1 KB page (both gzip it)", args.repeat, args.number)
+    print()
+    in_process(
+        stacks.SMALL,
+        f"a {len(stacks.SMALL)}-byte body (ours sends it as is, Paste gzips it)",
+        args.repeat,
+        args.number,
+    )
+    if args.wrk:
+        print()
+        under_gunicorn(args.rounds, args.seconds)
+
+
+if __name__ == "__main__":
+    main()
