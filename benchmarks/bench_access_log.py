@@ -18,33 +18,16 @@ Run: ``pip install -e '.[bench]' && python benchmarks/bench_access_log.py``
 from __future__ import annotations
 
 import argparse
-import logging
 from collections.abc import Iterable
 from typing import Any
 
 import harness
-from harness import App, median_us
+from harness import App, discarding_logger, median_us
 from paste.translogger import TransLogger
 
 from middleware import AccessLog
 
 HEADERS = [("Content-Type", "text/html"), ("Content-Length", "12")]
-
-
-class Discard(logging.Handler):
-    """Formats every record, keeps nothing."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.format(record)
-
-
-def logger(name: str) -> logging.Logger:
-    log = logging.getLogger(name)
-    log.handlers[:] = [Discard()]
-    log.handlers[0].setFormatter(logging.Formatter("%(message)s"))
-    log.setLevel(logging.INFO)
-    log.propagate = False
-    return log
 
 
 def ok(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
@@ -80,18 +63,21 @@ def main() -> None:
     repeat, number = args.repeat, args.number
 
     bare = median_us(lambda: serve(ok), repeat, number)
-    stdlib = logger("bench.stdlib")
+    stdlib = discarding_logger("bench.stdlib")
     info = median_us(lambda: stdlib.info("a line"), repeat, number)
     print(f"bare app: {bare:.3f} us/request; logger.info alone: {info:.3f} us")
     print(f"(medians of {repeat} x {number})")
     print()
     translogger = TransLogger(
-        ok, logger=logger("bench.paste"), setup_console_handler=False
+        ok, logger=discarding_logger("bench.paste"), setup_console_handler=False
     )
     rows: list[tuple[str, App]] = [
         ("paste TransLogger", translogger),
-        ("AccessLog combined", AccessLog(logger("bench.ours"))(ok)),
-        ("AccessLog json", AccessLog(logger("bench.json"), format="json")(ok)),
+        ("AccessLog combined", AccessLog(discarding_logger("bench.ours"))(ok)),
+        (
+            "AccessLog json",
+            AccessLog(discarding_logger("bench.json"), format="json")(ok),
+        ),
     ]
     print(f"{'subject':<20} {'us/req':>8} {'overhead':>9} {'Paste/ours':>11}")
     paste_overhead = 0.0

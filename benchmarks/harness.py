@@ -4,6 +4,7 @@ which puts this directory on the import path."""
 
 from __future__ import annotations
 
+import logging
 import statistics
 import timeit
 from collections.abc import Callable, Iterable, Mapping
@@ -51,3 +52,21 @@ def medians_us(
             name = names[(round_ + i) % len(names)]
             times[name].append(timeit.timeit(runs[name], number=number))
     return {name: statistics.median(t) / number * 1e6 for name, t in times.items()}
+
+
+class Discard(logging.Handler):
+    """Formats every record, keeps nothing: a log line's cost without the I/O."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.format(record)
+
+
+def discarding_logger(name: str) -> logging.Logger:
+    """The logger *name*, at INFO, writing ``%(message)s`` lines to :class:`Discard`
+    only (not propagated)."""
+    log = logging.getLogger(name)
+    log.handlers[:] = [Discard()]
+    log.handlers[0].setFormatter(logging.Formatter("%(message)s"))
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    return log

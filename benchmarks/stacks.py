@@ -23,7 +23,6 @@ For gunicorn: ``gunicorn 'stacks:flask_app("ours")'`` (or ``"anchors"``,
 from __future__ import annotations
 
 import base64
-import logging
 import os
 import tempfile
 from collections.abc import Callable, Iterable
@@ -32,6 +31,7 @@ from typing import Any
 
 from beaker.middleware import SessionMiddleware
 from bench_gzip import html
+from harness import discarding_logger
 from paste.auth.basic import AuthBasicHandler
 from paste.exceptions.errormiddleware import ErrorMiddleware
 from paste.gzipper import middleware as paste_gzipper
@@ -65,22 +65,6 @@ PAGE = html(1024)
 #: compresses it all the same.
 SMALL = b"Hello, alice!"
 PAGE_HEADERS = [("Content-Type", "text/html; charset=utf-8")]
-
-
-class Discard(logging.Handler):
-    """Formats every record, keeps nothing: both access logs pay for the line."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.format(record)
-
-
-def quiet_logger(name: str) -> logging.Logger:
-    log = logging.getLogger(name)
-    log.handlers[:] = [Discard()]
-    log.handlers[0].setFormatter(logging.Formatter("%(message)s"))
-    log.setLevel(logging.INFO)
-    log.propagate = False
-    return log
 
 
 def wsgi_app(session_key: str, page: bytes = PAGE) -> App:
@@ -119,7 +103,7 @@ def _paste_check(environ: dict[str, Any], user: str, password: str) -> bool:
 def ours(app: App) -> App:
     return compose(
         app,
-        AccessLog(quiet_logger("bench.ours")),
+        AccessLog(discarding_logger("bench.ours")),
         ErrorCatcher(),
         Gzip(level=6),
         BasicAuth(htpasswd=htpasswd(), realm="bench"),
@@ -144,7 +128,7 @@ def anchors(app: App) -> App:
             paste_gzipper(AuthBasicHandler(session, "bench", _paste_check), 6),
             debug=False,
         ),
-        logger=quiet_logger("bench.paste"),
+        logger=discarding_logger("bench.paste"),
         setup_console_handler=False,
     )
     return logged
