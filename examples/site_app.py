@@ -1,6 +1,7 @@
 """The demo site's app, for ``examples/site.ini``: a page that counts your visits
 in the session, links the static stylesheet and greets the user BasicAuth let in;
-``/boom`` raises, for the error catcher. It knows nothing of the middleware around
+``/boom`` raises, for the error catcher; ``/healthz`` answers ``ok`` (site.ini
+exempts it from authentication). It knows nothing of the middleware around
 it except :func:`middleware.get_session`.
 
 PasteDeploy makes it with ``use = call:site_app:make_app``
@@ -44,6 +45,15 @@ def make_app(global_conf: dict[str, str], title: str = "Demo") -> WSGIApplicatio
         path = environ.get("PATH_INFO", "")
         if path == "/boom":
             raise RuntimeError("boom: the demo app failed on purpose")
+        if path == "/healthz":  # exempt from basic auth in site.ini
+            start_response(
+                "200 OK",
+                [
+                    ("Content-Type", "text/plain; charset=utf-8"),
+                    ("Content-Length", "3"),
+                ],
+            )
+            return [b"ok\n"]
         if path != "/":
             body = b"Not found\n"
             start_response(

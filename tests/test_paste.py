@@ -383,8 +383,12 @@ def test_the_demo_pipeline_over_real_http(kind: str, tmp_path: Path) -> None:
     log = tmp_path / f"{kind}.log"
     env = {k: v for k, v in os.environ.items() if k != "SESSION_SECRET"}
     with running_command(command, port, log, env=env) as proc:
-        made = scripted_visit(HTTPClient(port))
+        client = HTTPClient(port)
+        made = scripted_visit(client)
         assert proc.poll() is None  # still serving after /boom
+        health = client.get("/healthz", {})  # exempt: no credentials needed
+        assert (health.status, health.body) == (200, b"ok\n")
+        made.append(("/healthz", 200, 3))
     text = log.read_text()
     # One access line per request, with the status and the bytes sent.
     assert access_lines(text) == Counter(made), text
