@@ -831,10 +831,6 @@ class Middleware:
     observer: ClassVar[type[Observer] | None] = None
     #: Attribute names whose values :func:`repr` hides (secrets).
     secret_options: ClassVar[frozenset[str]] = frozenset()
-    #: (For a middleware without an :attr:`observer`.) A ``PATH_INFO`` prefix outside
-    #: which :meth:`answer` always returns None, so the layer passes those requests
-    #: on without calling it. None (or ``""``): every request is offered to it.
-    answers_under: str | None = None
 
     def __call__(self, app: WSGIApplication) -> WSGIApplication:
         if not callable(app):
@@ -852,6 +848,14 @@ class Middleware:
                 "answer() nor __call__"
             )
         return Layer(app, self, self.observer)
+
+    @property
+    def answers_under(self) -> str | None:
+        """(For a middleware without an :attr:`observer`.) A ``PATH_INFO`` prefix
+        outside which :meth:`answer` always returns None, so the layer passes those
+        requests on without calling it. None (or ``""``, the default): every request
+        is offered to it. Read once, when an app is wrapped."""
+        return None
 
     def answer(self, environ: WSGIEnvironment) -> Answer | None:
         """(For a middleware without an :attr:`observer`.) Called for every request

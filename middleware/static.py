@@ -439,7 +439,6 @@ class StaticFiles(Middleware):
         self._types = types
         self._root = os.path.realpath(root)
         self._under = prefix + "/"
-        self.answers_under = prefix or None  # the core skips answer() outside it
         # PATH_INFO (as the server gives it: latin-1 text of the URL's bytes) to file.
         self._files: dict[str, _File] = {}
         # Directory URLs without their slash, which redirect to it.
@@ -451,6 +450,11 @@ class StaticFiles(Middleware):
         if not autorefresh:
             self._scan(self._root, [], set())
             log.debug("%r: %d URLs", self, len(self._files))
+
+    @property
+    def answers_under(self) -> str | None:
+        """The prefix: the core passes requests outside it on without answer()."""
+        return self.prefix or None
 
     # -- building ------------------------------------------------------------------
 
