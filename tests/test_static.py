@@ -680,14 +680,22 @@ def test_directories_in_autorefresh(root: Path) -> None:
 def test_remembered_misses_stay_misses_and_hostile_paths_stay_refused(
     root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    roomy = StaticFiles(root)  # a memo far larger than the table
+    for url, _ in TRAVERSAL:
+        get(roomy, server_path(url))
+    hostile = {server_path(url) for url, expected in TRAVERSAL if expected != "app"}
+    assert "/static/link-out.txt" in roomy._misses  # a safe miss is remembered
+    assert not hostile & roomy._misses  # a refused path never is
+
     monkeypatch.setattr("middleware.static.MISS_MEMO_SIZE", 4)
     static = StaticFiles(root)
     first = [get(static, server_path(url)).status for url, _ in TRAVERSAL]
     for n in range(10):
         assert get(static, f"/static/missing-{n}.css").body == b"app"
-    again = [get(static, server_path(url)).status for url, _ in TRAVERSAL]
-    assert again == first
+    assert "/static/missing-9.css" in static._misses
     assert len(static._misses) <= 4  # bounded: emptied when full
+    again = [get(static, server_path(url)).status for url, _ in TRAVERSAL]
+    assert again == first  # the same answers with a memo, hostile paths included
     strict = StaticFiles(root, fallthrough=False)
     for _ in range(2):
         assert get(strict, "/static/missing.css").status == "404 Not Found"
