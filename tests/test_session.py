@@ -942,6 +942,31 @@ def test_our_signer_makes_the_same_bytes_as_webobs() -> None:
     assert ours.loads(stock.dumps(payload).decode()) == (payload, True)
 
 
+def test_the_codec_remembers_only_verified_values(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from middleware.session.codec import Codec
+
+    monkeypatch.setattr("middleware.session.codec.VERIFIED_SIZE", 3)
+    codec = Codec(SECRET.encode(), (OLD_SECRET.encode(),), "salt")
+    payload = {"c": NOW, "t": NOW, "d": {"cart": [1, 2]}}
+    value = codec.dumps(payload)
+    first, again = codec.loads(value), codec.loads(value)
+    assert first == again == (payload, True)
+    assert first is not None and again is not None
+    first[0]["d"]["cart"].append(3)  # one request changing its data in place...
+    assert again[0]["d"]["cart"] == [1, 2]  # ...never reaches another's
+    assert codec.loads(value) == (payload, True)
+    assert value in codec._verified
+    forged = value[:-4] + ("AAAA" if value[-4:] != "AAAA" else "BBBB")
+    assert codec.loads(forged) is None and forged not in codec._verified
+    old = Codec(OLD_SECRET.encode(), (), "salt").dumps(payload)
+    assert codec.loads(old) == (payload, False) and codec.loads(old) == (payload, False)
+    for n in range(5):
+        codec.loads(codec.dumps({**payload, "t": NOW + n}))
+    assert len(codec._verified) <= 3  # bounded: emptied when full
+
+
 def test_the_codec_refuses_bad_compressed_payloads() -> None:
     import zlib
 

@@ -5,6 +5,12 @@ Signing is WebOb's :class:`~webob.cookies.SignedSerializer` (HMAC-SHA256 over th
 payload, compared in constant time), one per secret: the current secret signs, the
 fallbacks only verify. The payload is compact JSON, never pickle; a payload over
 :data:`COMPRESS_OVER` bytes is zlib-compressed when that makes it smaller.
+
+A value that verified is remembered (at most :data:`VERIFIED_SIZE` per codec, the
+memo emptied when full) with the payload bytes it carries, so the next request with
+the same cookie skips base64 and the HMAC; its JSON is decoded afresh every time, so
+no request can change another's data. Only values that verified are kept: a forged
+value costs the full check every time.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from typing import Any
 
 from webob.cookies import SignedSerializer
 
-__all__ = ["COMPRESS_OVER", "Codec"]
+__all__ = ["COMPRESS_OVER", "VERIFIED_SIZE", "Codec"]
 
 #: JSON payloads longer than this are tried with zlib; the smaller form is kept.
 COMPRESS_OVER = 200
@@ -24,13 +30,26 @@ _ZLIB = b"z"
 # A compressed payload may expand to at most this much: a signed payload is ours,
 # but a bound costs nothing and keeps a leaked secret from being a memory bomb too.
 _INFLATE_LIMIT = 1 << 20
+#: Verified values remembered per codec (each at most 4 KB, with its payload).
+VERIFIED_SIZE = 1024
 
 _dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
-_loads = json.JSONDecoder().decode
+_scan = json.JSONDecoder().scan_once  # the C scanner: no whitespace passes
+
+
+def _loads(text: str) -> Any:
+    """One JSON value that is the whole of *text* (payloads carry no whitespace)."""
+    try:
+        value, end = _scan(text, 0)
+    except StopIteration:
+        raise ValueError("not JSON") from None
+    if end != len(text):
+        raise ValueError("not JSON: extra data")
+    return value
 
 
 class _JSON:
-    """The serializer WebOb's signer is given: JSON bytes, zlib when it helps."""
+    """Compact JSON bytes, zlib-compressed when that helps: the payload format."""
 
     @staticmethod
     def dumps(payload: Any) -> bytes:
@@ -54,13 +73,26 @@ class _JSON:
         return _loads(data.decode("utf-8"))
 
 
+class _Bytes:
+    """The serializer WebOb's signer is given: the payload bytes as they are, so
+    verifying (the signer) and decoding (:class:`_JSON`) are separate steps."""
+
+    @staticmethod
+    def dumps(data: bytes) -> bytes:
+        return data
+
+    @staticmethod
+    def loads(data: bytes) -> bytes:
+        return data
+
+
 class _Signer(SignedSerializer):
     """WebOb's signer, handing :func:`hmac.new` the hash's *name*: the stdlib then
     takes OpenSSL's one-call HMAC instead of its pure-Python construction (WebOb
     passes a factory function). Same bytes, a third cheaper."""
 
-    def __init__(self, secret: bytes, salt: str, serializer: _JSON) -> None:
-        super().__init__(secret, salt, "sha256", serializer=serializer)
+    def __init__(self, secret: bytes, salt: str) -> None:
+        super().__init__(secret, salt, "sha256", serializer=_Bytes())
         self.digestmod = "sha256"
 
 
@@ -69,28 +101,47 @@ class Codec:
     *fallbacks*. *salt* separates uses of one secret (cookies from store records),
     so a value made for one is refused by the other."""
 
-    __slots__ = ("_signers",)
+    __slots__ = ("_signers", "_verified")
 
     def __init__(self, secret: bytes, fallbacks: tuple[bytes, ...], salt: str) -> None:
-        self._signers = tuple(
-            _Signer(key, salt, _JSON()) for key in (secret, *fallbacks)
-        )
+        self._signers = tuple(_Signer(key, salt) for key in (secret, *fallbacks))
+        # Value -> (its payload bytes, signed with the current secret); see above.
+        self._verified: dict[str, tuple[bytes, bool]] = {}
 
     def dumps(self, payload: Any) -> str:
         """The signed, URL-safe form of *payload* (always signed with the current
         secret)."""
-        return self._signers[0].dumps(payload).decode("ascii")
+        return self._signers[0].dumps(_JSON.dumps(payload)).decode("ascii")
 
     def loads(self, value: str) -> tuple[Any, bool] | None:
         """``(payload, signed_with_current_secret)``, or None when *value* is not
         something we signed (tampered, truncated, another key, not base64)."""
+        verified = self._verified.get(value)
+        if verified is None:
+            verified = self._verify(value)
+            if verified is None:
+                return None
+        data, current = verified
+        try:
+            return _JSON.loads(data), current
+        except (ValueError, UnicodeError):  # signed by us, yet not our format
+            return None
+
+    def _verify(self, value: str) -> tuple[bytes, bool] | None:
+        """The payload bytes *value* carries and whether the current secret signed
+        it, remembered; None if no secret did."""
         try:
             raw = value.encode("latin-1")  # WSGI environ strings are latin-1
         except UnicodeEncodeError:  # not a WSGI string, so not a cookie we set
             return None
         for index, signer in enumerate(self._signers):
             try:
-                return signer.loads(raw), index == 0
-            except (ValueError, TypeError, UnicodeError):  # not ours under this key
+                data: bytes = signer.loads(raw)
+            except (ValueError, TypeError):  # not ours under this key
                 continue
+            verified = self._verified
+            if len(verified) >= VERIFIED_SIZE:
+                verified.clear()
+            verified[value] = result = (data, index == 0)
+            return result
         return None
