@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 from webob.cookies import SignedSerializer
@@ -34,7 +35,9 @@ _INFLATE_LIMIT = 1 << 20
 VERIFIED_SIZE = 1024
 
 _dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
-_scan = json.JSONDecoder().scan_once  # the C scanner: no whitespace passes
+# The decoder's own C scanner: no whitespace passes, no Python frames. (typeshed
+# does not declare the attribute.)
+_scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
 def _loads(text: str) -> Any:
