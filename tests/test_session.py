@@ -966,6 +966,9 @@ def test_the_codec_remembers_only_verified_values(
     for n in range(5):
         codec.loads(codec.dumps({**payload, "t": NOW + n}))
     assert len(codec._verified) <= 3  # bounded: emptied when full
+    large = codec.dumps({**payload, "d": {"blob": os.urandom(4000).hex()}})
+    assert len(large) > 4096 and codec.loads(large) is not None
+    assert large not in codec._verified  # a large store record: checked every time
 
 
 def test_the_codec_refuses_bad_compressed_payloads() -> None:

@@ -6,8 +6,9 @@ payload, compared in constant time), one per secret: the current secret signs, t
 fallbacks only verify. The payload is compact JSON, never pickle; a payload over
 :data:`COMPRESS_OVER` bytes is zlib-compressed when that makes it smaller.
 
-A value that verified is remembered (at most :data:`VERIFIED_SIZE` per codec, the
-memo emptied when full) with the payload bytes it carries, so the next request with
+A value that verified is remembered (at most :data:`VERIFIED_SIZE` per codec, each
+at most :data:`VERIFIED_LENGTH` characters, the memo emptied when full) with the
+payload bytes it carries, so the next request with
 the same cookie skips base64 and the HMAC; its JSON is decoded afresh every time, so
 no request can change another's data. Only values that verified are kept: a forged
 value costs the full check every time.
@@ -22,7 +23,7 @@ from typing import Any
 
 from webob.cookies import SignedSerializer
 
-__all__ = ["COMPRESS_OVER", "VERIFIED_SIZE", "Codec"]
+__all__ = ["COMPRESS_OVER", "VERIFIED_LENGTH", "VERIFIED_SIZE", "Codec"]
 
 #: JSON payloads longer than this are tried with zlib; the smaller form is kept.
 COMPRESS_OVER = 200
@@ -31,8 +32,10 @@ _ZLIB = b"z"
 # A compressed payload may expand to at most this much: a signed payload is ours,
 # but a bound costs nothing and keeps a leaked secret from being a memory bomb too.
 _INFLATE_LIMIT = 1 << 20
-#: Verified values remembered per codec (each at most 4 KB, with its payload).
+#: Verified values remembered per codec, and the longest one remembered (a cookie's
+#: limit: larger store records are verified every time). At most about 7 MB.
 VERIFIED_SIZE = 1024
+VERIFIED_LENGTH = 4096
 
 _dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 # The decoder's own C scanner: no whitespace passes, no Python frames. (typeshed
@@ -142,9 +145,11 @@ class Codec:
                 data: bytes = signer.loads(raw)
             except (ValueError, TypeError):  # not ours under this key
                 continue
-            verified = self._verified
-            if len(verified) >= VERIFIED_SIZE:
-                verified.clear()
-            verified[value] = result = (data, index == 0)
+            result = (data, index == 0)
+            if len(value) <= VERIFIED_LENGTH:
+                verified = self._verified
+                if len(verified) >= VERIFIED_SIZE:
+                    verified.clear()
+                verified[value] = result
             return result
         return None
