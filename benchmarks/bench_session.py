@@ -34,7 +34,7 @@ from harness import App
 
 from middleware import Middleware, Observer
 from middleware.session import MemoryStore, Session
-from middleware.session.codec import VERIFIED_SIZE
+from middleware.session.codec import VERIFIED_SIZE, Codec
 
 SECRET = "benchmark-secret-" + "x" * 32
 NOW = int(time.time())
@@ -188,7 +188,7 @@ def main() -> None:
     reader = session(make_apps("middleware.session", save=False)["read"])
     values = [
         "session="
-        + session._cookie_codec.dumps(
+        + Codec(SECRET.encode(), (), "middleware.session.cookie").dumps(
             {"c": NOW, "t": NOW - n, "d": {"user": "alice", "count": 0}}
         )
         for n in range(4 * VERIFIED_SIZE)

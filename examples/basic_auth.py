@@ -14,7 +14,7 @@ from pathlib import Path
 
 from middleware import compose
 from middleware.auth import BasicAuth
-from middleware.core import StartResponse, WSGIEnvironment
+from middleware.wsgi import StartResponse, WSGIEnvironment
 
 HTPASSWD = Path(__file__).with_name("demo.htpasswd")
 

@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterable, Iterator
 
 from middleware import AccessLog, ErrorCatcher, Gzip, compose, describe
-from middleware.core import StartResponse, WSGIEnvironment
+from middleware.wsgi import StartResponse, WSGIEnvironment
 
 
 def hello(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:

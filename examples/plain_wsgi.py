@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from middleware import AccessLog, ErrorCatcher, Gzip, compose
-from middleware.core import StartResponse, WSGIEnvironment
+from middleware.wsgi import StartResponse, WSGIEnvironment
 
 HELLO_WORLD = b"Hello world!\n"
 

@@ -15,7 +15,7 @@ import html
 from collections.abc import Iterable
 
 from middleware import get_session
-from middleware.core import StartResponse, WSGIApplication, WSGIEnvironment
+from middleware.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 PAGE = """<!DOCTYPE html>
 <html lang="en">

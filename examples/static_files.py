@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from middleware import StaticFiles, compose
-from middleware.core import StartResponse, WSGIEnvironment
+from middleware.wsgi import StartResponse, WSGIEnvironment
 
 PUBLIC = Path(__file__).with_name("public")
 PAGE = b"""<!DOCTYPE html>

@@ -8,24 +8,25 @@ from __future__ import annotations
 from .access_log import AccessLog
 from .auth import BasicAuth
 from .compose import compose, describe
-from .core import Layer, Middleware, Observer, Transformer
 from .errors import ErrorCatcher
 from .gzip import Compress, Gzip
+from .proxy import BodyFilter, Layer, Middleware, Outcome, Responder
 from .session import Session, get_session
 from .static import StaticFiles
 
 __all__ = [
     "AccessLog",
     "BasicAuth",
+    "BodyFilter",
     "Compress",
     "ErrorCatcher",
     "Gzip",
     "Layer",
     "Middleware",
-    "Observer",
+    "Outcome",
+    "Responder",
     "Session",
     "StaticFiles",
-    "Transformer",
     "compose",
     "describe",
     "get_session",

@@ -26,7 +26,9 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from .core import Middleware, Observer, WSGIEnvironment, client_address, get_header
+from .http import client_address
+from .proxy import Middleware, Outcome, Responder
+from .wsgi import REQUEST_ID_KEY, Headers, WSGIEnvironment, get_header
 
 __all__ = ["AccessLog", "FORMATS", "RequestIdFilter", "request_id_var"]
 
@@ -37,9 +39,6 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 
 # The wall clock for time stamps (a module attribute, so tests can fix it).
 wall_clock = time.time
-
-#: The environ key holding the request id (read by ErrorCatcher and your app).
-REQUEST_ID_KEY = "middleware.request_id"
 
 
 class RequestIdFilter(logging.Filter):
@@ -258,24 +257,29 @@ def _body_size(method: str | None, code: str, counted: int) -> int:
     """The body bytes that went out: none on HEAD, 1xx, 204 and 304, whatever the
     app yielded (the server drops them); else what the proxy counted. *code* is the
     status's first three characters (compared as text: cheaper than
-    :func:`~middleware.core.body_forbidden` on this path)."""
+    :func:`~middleware.wsgi.body_forbidden` on this path)."""
     if method == "HEAD" or code < "2" or code == "204" or code == "304":
         return 0
     return counted
 
 
-class _Logging(Observer):
-    """The per-request proxy: times the request, counts bytes, logs at close."""
+class _Logging(Responder["AccessLog"]):
+    """The per-request responder: times the request, sets its id, and logs the
+    line when the response is closed, from the proxy's :class:`Outcome`."""
 
-    watch_body = True
-    started = 0.0  # perf_counter() at arrival: for the duration
-    arrived = 0.0  # time.time() at arrival: for the time stamp
-    request_id = ""
+    counts_body = True  # the line's size is the body bytes that went out
     _token: contextvars.Token[str | None] | None = None
+    #: What went out; set for the time of :meth:`AccessLog.emit`.
+    outcome: Outcome | None = None
+    _ended: float | None = None
+
+    def __init__(self, middleware: AccessLog, environ: WSGIEnvironment) -> None:
+        super().__init__(middleware, environ)
+        self.started = time.perf_counter()  # for the duration
+        self.arrived = wall_clock()  # for the time stamp
+        self.request_id = ""
 
     def on_request(self) -> None:
-        self.started = time.perf_counter()
-        self.arrived = wall_clock()
         middleware = self.middleware
         environ = self.environ
         request_id = None
@@ -288,12 +292,10 @@ class _Logging(Observer):
         self.request_id = environ[REQUEST_ID_KEY] = request_id
         self._token = request_id_var.set(request_id)
 
-    def on_start(self) -> None:
-        headers = self.headers
-        if headers is not None:
-            headers.append((self.middleware.request_id_header, self.request_id))
+    def on_start(self, status: str, headers: Headers) -> None:
+        headers.append((self.middleware.request_id_header, self.request_id))
 
-    def on_close(self) -> None:
+    def on_close(self, outcome: Outcome) -> None:
         token = self._token
         if token is not None:
             self._token = None
@@ -301,9 +303,13 @@ class _Logging(Observer):
                 request_id_var.reset(token)
             except ValueError:  # closed in another context than it started in
                 request_id_var.set(None)
-        self.middleware.emit(self)
+        self.outcome = outcome
+        try:
+            self.middleware.emit(self)
+        finally:
+            self.outcome = None  # its error's traceback holds frames: no cycle
 
-    # What the atoms read, computed once the response is over.
+    # What the atoms of a custom format read, while the line is written.
 
     @property
     def client(self) -> str:
@@ -311,24 +317,34 @@ class _Logging(Observer):
         return address
 
     @property
+    def final_status(self) -> str:
+        """The status that went out (``500`` when an error came before any byte,
+        as the server answered it); ``-`` when no response began."""
+        outcome = self.outcome
+        if outcome is None or outcome.status is None:
+            return "-"
+        return outcome.status
+
+    @property
     def code(self) -> str:
         return self.final_status[:3]
 
     @property
-    def final_status(self) -> str:
-        """The status that went out: if an error ended the response before its
-        headers were sent, the server answered 500; with no response begun, ``-``."""
-        if self.error is not None and not self.headers_sent:
-            return "500"
-        return self.status or "-"  # "-": the client left before a response began
+    def status(self) -> str | None:
+        return None if self.outcome is None else self.outcome.status
+
+    @property
+    def headers(self) -> Headers | None:
+        return None if self.outcome is None else self.outcome.headers
+
+    @property
+    def error(self) -> BaseException | None:
+        return None if self.outcome is None else self.outcome.error
 
     @property
     def size(self) -> int:
-        return _body_size(
-            self.environ.get("REQUEST_METHOD"), self.code, self.bytes_sent
-        )
-
-    _ended: float | None = None
+        sent = 0 if self.outcome is None else self.outcome.bytes_sent
+        return _body_size(self.environ.get("REQUEST_METHOD"), self.code, sent)
 
     @property
     def duration(self) -> float:
@@ -368,7 +384,7 @@ class AccessLog(Middleware):
     (see :class:`RequestIdFilter`), and into the line's ``extra`` fields.
     """
 
-    observer = _Logging
+    responder = _Logging
 
     def __init__(
         self,
@@ -418,7 +434,7 @@ class AccessLog(Middleware):
         self._clock = _Clock(utc)
 
     def client_address(self, environ: WSGIEnvironment) -> str:
-        """The client as logged: the core's :func:`~middleware.core.client_address`
+        """The client as logged: the :func:`~middleware.http.client_address`
         with this log's ``trusted_proxies``, or ``-``."""
         return client_address(environ, self.trusted_proxies) or "-"
 
@@ -437,12 +453,12 @@ class AccessLog(Middleware):
         duration = request._ended = time.perf_counter() - request.started
         environ = request.environ
         method = environ.get("REQUEST_METHOD") or "-"
-        error = request.error
-        if error is not None and not request.headers_sent:
-            code = "500"  # the server answers an early error with a 500
-        else:
-            code = (request.status or "-")[:3]
-        size = _body_size(method, code, request.bytes_sent)
+        outcome = request.outcome
+        if outcome is None:  # only on_close, which sets it, calls this
+            return
+        error = outcome.error
+        code = (outcome.status or "-")[:3]
+        size = _body_size(method, code, outcome.bytes_sent)
         client = self.client_address(environ)
         apache, iso = self._clock.stamps(request.arrived)
         fields: dict[str, Any] = {

@@ -21,13 +21,9 @@ from collections.abc import Callable, Iterable, Mapping
 from hashlib import blake2b
 from pathlib import Path
 
-from .core import (
-    Answer,
-    Middleware,
-    WSGIEnvironment,
-    client_address,
-    prefers_json,
-)
+from .http import client_address, prefers_json
+from .proxy import Middleware
+from .wsgi import Answer, WSGIEnvironment, status_pages
 from .passwords import UnsupportedHash, hash_kind, load_bcrypt, verify
 
 __all__ = ["BasicAuth", "HEADER_LIMIT", "read_htpasswd"]
@@ -413,32 +409,8 @@ class BasicAuth(Middleware):
         return status, [*headers, ("Retry-After", str(wait))], body
 
 
-def _pages(status: str, message: str) -> tuple[Answer, Answer]:
-    """The HTML and the JSON answer for *status*, made once at import."""
-    answers = []
-    for content_type, body in (
-        (
-            "text/html; charset=utf-8",
-            f"<!DOCTYPE html><html><head><title>{status}</title></head>"
-            f"<body><h1>{status}</h1><p>{message}</p></body></html>",
-        ),
-        (
-            "application/json",
-            json.dumps({"error": status[4:], "status": int(status[:3])}),
-        ),
-    ):
-        data = body.encode()
-        headers = [
-            ("Content-Type", content_type),
-            ("Content-Length", str(len(data))),
-            ("Cache-Control", "no-store"),
-        ]
-        answers.append((status, headers, [data]))
-    return answers[0], answers[1]
-
-
-_UNAUTHORIZED = _pages("401 Unauthorized", "Authentication required.")
-_TOO_MANY = _pages("429 Too Many Requests", "Too many failed logins.")
+_UNAUTHORIZED = status_pages("401 Unauthorized", "Authentication required.")
+_TOO_MANY = status_pages("429 Too Many Requests", "Too many failed logins.")
 
 
 def _page(environ: WSGIEnvironment, pages: tuple[Answer, Answer]) -> Answer:

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .core import Layer, Middleware, WSGIApplication
+from .proxy import Layer, Middleware
+from .wsgi import WSGIApplication
 
 __all__ = ["compose", "describe"]
 

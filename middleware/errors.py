@@ -7,7 +7,7 @@ Server Error``: new headers (never the app's), an exact ``Content-Length``, and
 the status it stored. The app's iterable is closed first. After bytes were sent the
 exception is reported and re-raised: the server aborts the connection and the
 client sees a truncated response, never an error page glued into a body that may be
-JSON. The protocol work is the core's (:meth:`middleware.core.Observer.recover`);
+JSON. The protocol work is the core's (:meth:`middleware.proxy.Responder.recover`);
 this module decides what to say and whom to tell.
 
 No interactive debugger is shipped: ``debug=True`` renders a read-only traceback.
@@ -25,21 +25,13 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from .core import (
-    ExcInfo,
-    Headers,
-    Middleware,
-    Observer,
-    WSGIEnvironment,
-    prefers_json,
-)
+from .http import prefers_json
+from .proxy import Middleware, Responder
+from .wsgi import REQUEST_ID_KEY, ExcInfo, Headers, WSGIEnvironment
 
 __all__ = ["ErrorCatcher", "ErrorPage", "REQUEST_ID_KEY"]
 
 log = logging.getLogger("middleware.errors")
-
-#: The environ key holding the request id (set by AccessLog, or any outer layer).
-REQUEST_ID_KEY = "middleware.request_id"
 
 #: A reporter: called with ``(exc_info, environ)`` for every caught error.
 Reporter = Callable[[ExcInfo, WSGIEnvironment], object]
@@ -208,12 +200,14 @@ def render_html(page: ErrorPage) -> bytes:
 # -- the middleware --------------------------------------------------------------------
 
 
-class _Catching(Observer):
+class _Catching(Responder["ErrorCatcher"]):
+    """Reports every error and answers those that came before any byte went out."""
+
     def on_error(self, exc: BaseException) -> None:
         self.middleware.report(exc, self.environ)
 
     def recover(self, exc: Exception) -> tuple[str, Headers, bytes] | None:
-        return self.middleware.error_response(exc, self.environ)  # type: ignore[no-any-return]
+        return self.middleware.error_response(exc, self.environ)
 
 
 class ErrorCatcher(Middleware):
@@ -239,7 +233,7 @@ class ErrorCatcher(Middleware):
     log records the 500 this layer sends.
     """
 
-    observer = _Catching
+    responder = _Catching
 
     def __init__(
         self,

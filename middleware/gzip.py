@@ -4,7 +4,7 @@ Bodies are compressed as they stream: every chunk the app yields or writes goes
 through one compressor object and is flushed (a sync flush) before it is passed on, so
 server-sent events and token streams keep flowing and memory stays flat whatever the
 body size. The coding is chosen from the request's parsed ``Accept-Encoding``
-(:func:`middleware.core.accepted_encodings`), never by substring matching.
+(:func:`middleware.http.accepted_encodings`), never by substring matching.
 
 What is left alone, and why, is listed on :class:`Compress`; a response left alone
 after a plain ``start_response`` is the app's own iterable, untouched, so
@@ -20,13 +20,9 @@ import zlib
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
-from .core import (
-    Middleware,
-    Transformer,
-    accepted_encodings,
-    add_vary,
-    status_code,
-)
+from .http import accepted_encodings
+from .proxy import Middleware, Responder
+from .wsgi import COMPRESS_KEY, Headers, WSGIEnvironment, add_vary, status_code
 
 log = logging.getLogger("middleware.gzip")
 
@@ -218,7 +214,7 @@ DEFAULT_TYPES: tuple[str, ...] = (
 )
 
 #: The environ key an app sets to False to keep its response uncompressed.
-ENVIRON_KEY = "middleware.compress"
+ENVIRON_KEY = COMPRESS_KEY
 
 
 def _types_pattern(types: Iterable[str]) -> re.Pattern[str]:
@@ -237,24 +233,20 @@ def _types_pattern(types: Iterable[str]) -> re.Pattern[str]:
 _Choice = tuple[str, type[Coder] | None, int, bool]
 
 
-class _Compressing(Transformer):
-    """The per-request proxy: decides at ``start_response``, then compresses."""
+class _Coding:
+    """The body filter of one compressed response: each chunk through the coder,
+    flushed, so it decodes on arrival."""
 
-    _coder: Coder
-    # Bytes of the app's Content-Length still to come (-1: no length given). The
-    # chunk that completes it ends the stream at once: no flush, then no trailer.
-    _left: int = -1
-    _ended: bool = False
+    __slots__ = ("_coder", "_left", "_ended")
 
-    def on_start(self) -> None:
+    def __init__(self, coder: Coder, length: int) -> None:
+        self._coder = coder
+        # Bytes of the app's Content-Length still to come (-1: no length given). The
+        # chunk that completes it ends the stream at once: no flush, then no trailer.
+        self._left = length
         self._ended = False
-        started = self.middleware.start(self)
-        if started is None:
-            self.transforming = False
-        else:
-            self._coder, self._left = started
 
-    def transform(self, data: bytes) -> bytes:
+    def feed(self, data: bytes) -> bytes:
         # An empty chunk stays empty: flushing nothing would still cost bytes.
         if not data:
             return data
@@ -278,6 +270,15 @@ class _Compressing(Transformer):
 
     def finish(self) -> bytes:
         return b"" if self._ended else self._coder.end()
+
+
+class _Compressing(Responder["Compress"]):
+    """The per-request responder: decides at ``start_response``."""
+
+    filters = True
+
+    def on_start(self, status: str, headers: Headers) -> _Coding | None:
+        return self.middleware.start(self.environ, status, headers, self.filterable)
 
 
 class Compress(Middleware):
@@ -308,7 +309,7 @@ class Compress(Middleware):
     has a strong ``ETag`` made weak, as its bytes differ from the identity body's.
     """
 
-    observer = _Compressing
+    responder = _Compressing
     #: The codings this class may offer (:class:`Gzip` narrows it).
     codings: ClassVar[tuple[str, ...]] = tuple(_CODINGS)
 
@@ -415,15 +416,20 @@ class Compress(Middleware):
             self._known_types[content_type] = answer
         return answer
 
-    def start(self, response: _Compressing) -> tuple[Coder, int] | None:
-        """Decide for one response at its ``start_response``: adjust its headers,
-        and return the coder and the app's Content-Length (-1 if none), or None to
-        leave the body alone."""
-        environ = response.environ
-        headers = response.headers
-        if headers is None or environ.get(ENVIRON_KEY, True) is False:
+    def start(
+        self,
+        environ: WSGIEnvironment,
+        status: str,
+        headers: Headers,
+        filterable: bool = True,
+    ) -> _Coding | None:
+        """Decide for one response at its ``start_response``: adjust its *headers*
+        in place and return the body filter, or None to leave the body alone.
+        *filterable* is False when the body cannot be changed (HEAD, or a body the
+        server already has as it was): the headers still get ``Vary``."""
+        if environ.get(ENVIRON_KEY, True) is False:
             return None
-        code = status_code(response.status or "")
+        code = status_code(status)
         if code < 200 or code == 204 or code == 206:
             return None
         # One pass over the headers for everything the decision reads.
@@ -467,7 +473,7 @@ class Compress(Middleware):
             if etag >= 0:  # the validator of the body this client would get
                 _weaken(headers, etag)
             return None
-        if not response.transforming or "HTTP_RANGE" in environ:
+        if not filterable or "HTTP_RANGE" in environ:
             return None  # HEAD; a range of the identity body
         size = int(length) if length is not None and length.isdigit() else -1
         if 0 <= size < self.min_size and identity_ok:
@@ -475,7 +481,7 @@ class Compress(Middleware):
         headers.append(("Content-Encoding", coding))
         if etag >= 0:
             _weaken(headers, etag)
-        return coder(level), size
+        return _Coding(coder(level), size)
 
     def _negotiate(self, accept: str | None) -> _Choice:
         """What an Accept-Encoding value gets: the coding, its coder class and

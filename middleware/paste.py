@@ -39,7 +39,7 @@ from typing import Any
 
 from .access_log import AccessLog
 from .auth import BasicAuth
-from .core import Middleware
+from .proxy import Middleware
 from .errors import ErrorCatcher
 from .gzip import Compress, Gzip
 from .session import MemoryStore, RedisStore, Session, SQLiteStore, Store

@@ -54,13 +54,9 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import IO, Literal
 from urllib.parse import quote
 
-from .core import (
-    Answer,
-    Headers,
-    Middleware,
-    WSGIEnvironment,
-    accepted_encodings,
-)
+from .http import TOKEN, accepted_encodings
+from .proxy import Middleware
+from .wsgi import Answer, Headers, WSGIEnvironment, status_page
 
 __all__ = [
     "HASHED_NAME",
@@ -212,8 +208,7 @@ _SUSPECT = re.compile(
     re.IGNORECASE,
 )
 _RANGE_SPEC = re.compile(r"(\d*)-(\d*)")
-_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
-_MEDIA_TYPE = re.compile(rf"{_TOKEN}/{_TOKEN}(?:\s*;[^\x00-\x1f\x7f]*)?")
+_MEDIA_TYPE = re.compile(rf"{TOKEN}/{TOKEN}(?:\s*;[^\x00-\x1f\x7f]*)?")
 
 
 def content_type(name: str, types: Mapping[str, str] = MIME_TYPES) -> str:
@@ -301,19 +296,9 @@ class _File:
         return _Variant(variant.coding, variant.path, st, self.base, self.vary)
 
 
-def _page(status: str, extra: tuple[tuple[str, str], ...] = ()) -> Answer:
-    body = f"{status}\n".encode()
-    headers = [
-        ("Content-Type", "text/plain" + _UTF8),
-        ("Content-Length", str(len(body))),
-        *extra,
-    ]
-    return status, headers, [body]
-
-
-_NOT_ALLOWED = _page("405 Method Not Allowed", (("Allow", "GET, HEAD"),))
-_NOT_FOUND = _page("404 Not Found")
-_FORBIDDEN = _page("403 Forbidden")
+_NOT_ALLOWED = status_page("405 Method Not Allowed", ("Allow", "GET, HEAD"))
+_NOT_FOUND = status_page("404 Not Found")
+_FORBIDDEN = status_page("403 Forbidden")
 
 
 class StaticFiles(Middleware):
@@ -719,7 +704,7 @@ class StaticFiles(Middleware):
             location += "?" + quote(
                 environ["QUERY_STRING"].encode("latin-1"), safe="/?=&;%+:@!$'()*,~"
             )
-        return _page("301 Moved Permanently", (("Location", location),))
+        return status_page("301 Moved Permanently", ("Location", location))
 
 
 def _decode(segments: list[str]) -> list[str]:

@@ -23,8 +23,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-from middleware import Compress, Middleware, Observer, StaticFiles, compose
-from middleware.core import StartResponse, WSGIEnvironment, get_header
+from middleware import (
+    BodyFilter,
+    Compress,
+    Middleware,
+    Outcome,
+    Responder,
+    StaticFiles,
+    compose,
+)
+from middleware.wsgi import Headers, StartResponse, WSGIEnvironment, get_header
 
 from .sample_middleware import CloseRecorder, Tag, Upper, _Upper
 
@@ -109,28 +117,27 @@ def inner(environ: WSGIEnvironment, start_response: StartResponse) -> Any:
 class _UpperText(_Upper):
     """Upper-case text/plain only; other bodies (the file) are handed on."""
 
-    def on_start(self) -> None:
-        assert self.headers is not None
-        content_type = get_header(self.headers, "Content-Type") or ""
-        self.transforming = self.transforming and content_type == "text/plain"
-        super().on_start()
+    def on_start(self, status: str, headers: Headers) -> BodyFilter | None:
+        content_type = get_header(headers, "Content-Type") or ""
+        self.filterable = self.filterable and content_type == "text/plain"
+        return super().on_start(status, headers)
 
 
 class UpperText(Upper):
-    observer = _UpperText
+    responder = _UpperText
 
 
-class _Counting(Observer):
-    watch_body = True
+class _Counting(Responder["Counting"]):
+    counts_body = True
 
-    def on_close(self) -> None:
+    def on_close(self, outcome: Outcome) -> None:
         rid = request_id(self.environ)
         count(f"observer-close:{rid}")
-        count(f"observer-bytes:{rid}", self.bytes_sent)
+        count(f"observer-bytes:{rid}", outcome.bytes_sent)
 
 
 class Counting(Middleware):
-    observer = _Counting
+    responder = _Counting
 
 
 def sendfile_probe(app: Any) -> Any:

@@ -15,11 +15,10 @@ import pytest
 
 from middleware import AccessLog, ErrorCatcher, compose
 from middleware import access_log as access_log_module
+from middleware import testing as conformance
 from middleware.access_log import RequestIdFilter, escape, request_id_var
-from middleware.core import StartResponse, WSGIApplication, WSGIEnvironment
-
-from . import conformance
-from .conformance import AppError, Outcome, Style, Subject, make_environ, run
+from middleware.testing import AppError, Served, Style, Subject, make_environ, run
+from middleware.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 
 class Records(logging.Handler):
@@ -40,7 +39,7 @@ KIT_LOGGER.propagate = False
 KIT_LOGGER.setLevel(logging.INFO)
 
 
-def check_one_line(style: Style, outcome: Outcome) -> None:
+def check_one_line(style: Style, outcome: Served) -> None:
     """Exactly one line per request, with the final status and the bytes sent."""
     request_id = outcome.environ["middleware.request_id"]
     mine = [r for r in KIT_RECORDS.records if r.__dict__["request_id"] == request_id]
@@ -85,7 +84,7 @@ def records(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[logging.LogRecord]
 
 def serve(
     layer: Any, app: WSGIApplication, method: str = "GET", **environ: Any
-) -> Outcome:
+) -> Served:
     env = make_environ(method, environ.pop("path", "/"))
     env.update(
         REMOTE_ADDR="203.0.113.9",

@@ -19,12 +19,11 @@ import pytest
 from webob import Request
 
 from middleware import auth as auth_module
+from middleware import testing as conformance
 from middleware.auth import BasicAuth, read_htpasswd
-from middleware.core import StartResponse, WSGIApplication, WSGIEnvironment
 from middleware.passwords import UnsupportedHash, hash_kind, make_bcrypt, verify
-
-from . import conformance
-from .conformance import Outcome, Style, Subject
+from middleware.testing import Served, Style, Subject
+from middleware.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 FIXTURE = Path(__file__).parent / "fixtures" / "apache.htpasswd"
 # The passwords of the fixture's users (made with Apache's htpasswd).
@@ -78,7 +77,7 @@ def get(app: WSGIApplication, path: str = "/", **environ: Any) -> Any:
 # -- the conformance kit -----------------------------------------------------------
 
 
-def check_user(style: Style, outcome: Outcome) -> None:
+def check_user(style: Style, outcome: Served) -> None:
     assert outcome.environ["REMOTE_USER"] == "alice"
     assert outcome.environ["AUTH_TYPE"] == "Basic"
 

@@ -8,9 +8,9 @@ import pytest
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from middleware import compose, describe
-from middleware.core import StartResponse, WSGIApplication, WSGIEnvironment
+from middleware.testing import make_environ, run, text_headers
+from middleware.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-from .conformance import make_environ, run, text_headers
 from .sample_middleware import CloseRecorder, Tag, Upper
 
 

@@ -11,20 +11,14 @@ from typing import Any
 import pytest
 
 from middleware import ErrorCatcher, compose
-from middleware.core import (
-    ExcInfo,
-    StartResponse,
-    WSGIApplication,
-    WSGIEnvironment,
-    prefers_json,
-)
+from middleware import testing as conformance
 from middleware.errors import ErrorPage, render_html, safe_environ
+from middleware.http import prefers_json
+from middleware.testing import AppError, Served, Style, Subject, make_environ, run
+from middleware.wsgi import ExcInfo, StartResponse, WSGIApplication, WSGIEnvironment
 
-from . import conformance
-from .conformance import AppError, Outcome, Style, Subject, make_environ, run
 
-
-def check_caught(style: Style, outcome: Outcome) -> None:
+def check_caught(style: Style, outcome: Served) -> None:
     if style.error is not None and style.caught:
         assert outcome.header("Content-Type") == "text/html; charset=utf-8"
         assert outcome.header("Cache-Control") == "no-store"

@@ -19,18 +19,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from middleware import Compress, Gzip
-from middleware.core import (
-    ACCEPT_ENCODING_LIMIT,
-    StartResponse,
-    WSGIApplication,
-    WSGIEnvironment,
-    accepted_encodings,
-    add_vary,
-)
+from middleware import testing as conformance
 from middleware.gzip import AVAILABLE, DEFAULT_TYPES, _zstd_coder
-
-from . import conformance
-from .conformance import Outcome, Style, Subject, make_environ, run
+from middleware.http import ACCEPT_ENCODING_LIMIT, accepted_encodings
+from middleware.testing import Served, Style, Subject, make_environ, run
+from middleware.wsgi import StartResponse, WSGIApplication, WSGIEnvironment, add_vary
 
 # -- decoders ------------------------------------------------------------------------
 # Each returns what a client can decode from the bytes so far (a body cut short by
@@ -83,8 +76,8 @@ def test_every_coding_is_available_in_the_test_environment() -> None:
 # -- the conformance kit ------------------------------------------------------------
 
 
-def check_compressed(coding: str) -> Callable[[Style, Outcome], None]:
-    def check(style: Style, outcome: Outcome) -> None:
+def check_compressed(coding: str) -> Callable[[Style, Served], None]:
+    def check(style: Style, outcome: Served) -> None:
         if not outcome.status:
             return
         if style.bodiless:
@@ -222,7 +215,7 @@ def make_app(
 
 def serve(
     layer: Any, app: WSGIApplication, method: str = "GET", **headers: str
-) -> Outcome:
+) -> Served:
     environ = make_environ(method)
     environ.setdefault("HTTP_ACCEPT_ENCODING", "gzip, br, zstd")
     for name, value in headers.items():
@@ -263,7 +256,7 @@ def skipped(
     method: str = "GET",
     flag: bool | None = None,
     **request: str,
-) -> Outcome:
+) -> Served:
     """Serve a response that must be left alone, and check it was, untouched."""
     app, returned = make_app(status, headers, environ_flag=flag)
     outcome = serve(layer or Compress(), app, method, **request)

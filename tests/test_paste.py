@@ -26,9 +26,10 @@ from middleware import (
     Session,
     StaticFiles,
 )
-from middleware.core import Layer, StartResponse, WSGIEnvironment
 from middleware.paste import FACTORIES, duration
+from middleware.proxy import Layer
 from middleware.session import MemoryStore, SQLiteStore
+from middleware.wsgi import StartResponse, WSGIEnvironment
 
 from .servers import free_port, running_command
 from .visit import ROOT, HTTPClient, scripted_visit

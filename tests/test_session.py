@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from webob import Request
 
-from middleware.core import StartResponse, WSGIApplication, WSGIEnvironment
+from middleware import testing as conformance
 from middleware.session import (
     ENVIRON_KEY,
     MemoryStore,
@@ -38,13 +38,19 @@ from middleware.session import (
     get_session,
 )
 from middleware.session import state as state_module
+from middleware.session.codec import Codec
+from middleware.testing import Served, Style, Subject, make_environ
+from middleware.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-from . import conformance
-from .conformance import Outcome, Style, Subject, make_environ
 from .servers import accepting, redis_server, wait_until
 
 SECRET = "s" * 32
 OLD_SECRET = "o" * 32
+
+
+def signed(secret: str, payload: Any, kind: str = "cookie") -> str:
+    """*payload* signed as a Session with *secret* signs a cookie (or a record)."""
+    return Codec(secret.encode(), (), f"middleware.session.{kind}").dumps(payload)
 NOW = 1_700_000_000
 
 
@@ -73,7 +79,7 @@ def touching(app: WSGIApplication) -> WSGIApplication:
     return touch
 
 
-def check_saved(style: Style, outcome: Outcome) -> None:
+def check_saved(style: Style, outcome: Served) -> None:
     cookie = outcome.header("Set-Cookie")
     # Saved at the first start_response (a 200); a later exc_info replacement keeps
     # the cookie, as the store already holds the record it names.
@@ -84,7 +90,7 @@ def check_saved(style: Style, outcome: Outcome) -> None:
         assert cookie is None
 
 
-def check_untouched(style: Style, outcome: Outcome) -> None:
+def check_untouched(style: Style, outcome: Served) -> None:
     assert outcome.header("Set-Cookie") is None
     assert outcome.header("Vary") is None
 
@@ -652,7 +658,7 @@ def _flip(value: str) -> str:
 def _swap_signature(value: str) -> str:
     other = Session(OLD_SECRET)
     raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-    forged = other._cookie_codec.dumps({"c": NOW, "t": NOW, "d": {"count": 99}})
+    forged = signed(OLD_SECRET, {"c": NOW, "t": NOW, "d": {"count": 99}})
     forged_raw = base64.urlsafe_b64decode(forged + "=" * (-len(forged) % 4))
     return base64.urlsafe_b64encode(raw[:32] + forged_raw[32:]).decode().rstrip("=")
 
@@ -667,11 +673,11 @@ TAMPERED: list[tuple[str, Callable[[str], str]]] = [
     ("5kb", lambda v: v + "A" * 5000),
     ("non-ascii", lambda v: v[:-1] + "\xe9"),
     ("quoted", lambda v: '"' + _flip(v) + '"'),
-    ("wrong-secret", lambda v: Session(OLD_SECRET)._cookie_codec.dumps({"c": NOW, "t": NOW, "d": {"count": 99}})),  # noqa: E501
+    ("wrong-secret", lambda v: signed(OLD_SECRET, {"c": NOW, "t": NOW, "d": {"count": 99}})),  # noqa: E501
     ("unsigned-json", lambda v: base64.urlsafe_b64encode(b'{"c":1,"t":1,"d":{}}').decode()),  # noqa: E501
-    ("wrong-shape", lambda v: Session(SECRET)._cookie_codec.dumps({"d": {"count": 99}})),  # noqa: E501
-    ("future-proof-shape", lambda v: Session(SECRET)._cookie_codec.dumps({"c": "now", "t": NOW, "d": {}})),  # noqa: E501
-    ("record-as-cookie", lambda v: Session(SECRET)._record_codec.dumps({"c": NOW, "t": NOW, "d": {"count": 99}})),  # noqa: E501
+    ("wrong-shape", lambda v: signed(SECRET, {"d": {"count": 99}})),  # noqa: E501
+    ("future-proof-shape", lambda v: signed(SECRET, {"c": "now", "t": NOW, "d": {}})),  # noqa: E501
+    ("record-as-cookie", lambda v: signed(SECRET, kind="record", payload={"c": NOW, "t": NOW, "d": {"count": 99}})),  # noqa: E501
 ]  # fmt: skip
 
 
@@ -701,7 +707,7 @@ def test_an_expired_cookie_gives_a_fresh_session(
 
 
 def test_the_fallback_secret_verifies(frozen_clock: Callable[[float], None]) -> None:
-    value = Session(OLD_SECRET)._cookie_codec.dumps({"c": NOW, "t": NOW, "d": {"n": 5}})
+    value = signed(OLD_SECRET, {"c": NOW, "t": NOW, "d": {"n": 5}})
     browser = Browser(
         Session(SECRET, fallback_secrets=(OLD_SECRET,))(
             session_app(lambda s, e: s.get("n"))
@@ -984,5 +990,5 @@ def test_the_codec_refuses_bad_compressed_payloads() -> None:
 
 
 def test_session_data_can_be_made_directly() -> None:
-    session = SessionData(Session(SECRET), {"HTTP_COOKIE": "other=1"})
+    session = Session(SECRET).session_for({"HTTP_COOKIE": "other=1"})
     assert len(session) == 0 and session.new

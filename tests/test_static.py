@@ -23,11 +23,10 @@ from urllib.parse import unquote_to_bytes
 import pytest
 
 from middleware import StaticFiles
-from middleware.core import StartResponse, WSGIEnvironment
+from middleware import testing as conformance
 from middleware.static import HASHED_NAME, MAX_RANGES, content_type, parse_ranges
-
-from . import conformance
-from .conformance import Outcome, Subject
+from middleware.testing import Served, Subject
+from middleware.wsgi import StartResponse, WSGIEnvironment
 
 CSS = b"".join(b".c%d { color: #%03x; }\n" % (i, i * 37 % 4096) for i in range(60))
 SECRET = b"SECRET: never served"
@@ -118,12 +117,12 @@ def get(
     same_body: bool = True,
     extra: Mapping[str, str] | None = None,
     **headers: str,
-) -> Outcome:
+) -> Served:
     environ = {"REQUEST_METHOD": method, "PATH_INFO": path, **(extra or {}), **headers}
     return conformance.answered(Subject("static", static), app, environ, same_body)
 
 
-def header(outcome: Outcome, name: str) -> str | None:
+def header(outcome: Served, name: str) -> str | None:
     return outcome.header(name)
 
 
@@ -437,7 +436,7 @@ def test_ranges_come_from_the_identity_file(root: Path) -> None:
     assert header(outcome, "Content-Encoding") is None
 
 
-def parse_multipart(outcome: Outcome) -> list[tuple[str, str, bytes]]:
+def parse_multipart(outcome: Served) -> list[tuple[str, str, bytes]]:
     kind = header(outcome, "Content-Type") or ""
     match = re.fullmatch(r"multipart/byteranges; boundary=(\w+)", kind)
     assert match, kind

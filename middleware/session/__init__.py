@@ -14,6 +14,7 @@
 See :doc:`/sessions` for the choices and their reasons.
 """
 
+from .cookie import CookiePolicy
 from .errors import SessionError, SessionTooLarge, StoreError
 from .middleware import Session
 from .state import ENVIRON_KEY, SessionData, get_session
@@ -21,6 +22,7 @@ from .stores import MemoryStore, RedisStore, SQLiteStore, Store
 
 __all__ = [
     "ENVIRON_KEY",
+    "CookiePolicy",
     "MemoryStore",
     "RedisStore",
     "SQLiteStore",

@@ -1,8 +1,8 @@
 """Signed JSON: how a session payload becomes a cookie value or a store record and
 back.
 
-Signing is WebOb's :class:`~webob.cookies.SignedSerializer` (HMAC-SHA256 over the
-payload, compared in constant time), one per secret: the current secret signs, the
+Signing is HMAC-SHA256 over the payload, compared in constant time, in the format of
+WebOb's :class:`~webob.cookies.SignedSerializer` (:class:`_Signer`), one per secret: the current secret signs, the
 fallbacks only verify. The payload is compact JSON, never pickle; a payload over
 :data:`COMPRESS_OVER` bytes is zlib-compressed when that makes it smaller.
 
@@ -16,12 +16,14 @@ value costs the full check every time.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hmac
 import json
 import zlib
 from collections.abc import Callable
 from typing import Any
 
-from webob.cookies import SignedSerializer
 
 __all__ = ["COMPRESS_OVER", "VERIFIED_LENGTH", "VERIFIED_SIZE", "Codec"]
 
@@ -37,6 +39,7 @@ _INFLATE_LIMIT = 1 << 20
 VERIFIED_SIZE = 1024
 VERIFIED_LENGTH = 4096
 
+_SIGNATURE = 32  # bytes of an HMAC-SHA256
 _dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 # The decoder's own C scanner: no whitespace passes, no Python frames. (typeshed
 # does not declare the attribute.)
@@ -79,27 +82,41 @@ class _JSON:
         return _loads(data.decode("utf-8"))
 
 
-class _Bytes:
-    """The serializer WebOb's signer is given: the payload bytes as they are, so
-    verifying (the signer) and decoding (:class:`_JSON`) are separate steps."""
+class _Signer:
+    """HMAC-SHA256 signing in WebOb's :class:`~webob.cookies.SignedSerializer`
+    format: URL-safe base64, unpadded, of the 32-byte signature followed by the
+    payload, keyed with ``salt + secret``. A value either makes, the other verifies
+    (a test proves it).
 
-    @staticmethod
-    def dumps(data: bytes) -> bytes:
-        return data
+    Written here rather than used from WebOb because WebOb's public API hands
+    :func:`hmac.new` a hash *factory*, which makes the stdlib build the HMAC in
+    Python; :func:`hmac.digest` with the hash's name is OpenSSL's one call. Measured
+    by ``benchmarks/bench_codec.py``: see the sessions page for the figure.
+    """
 
-    @staticmethod
-    def loads(data: bytes) -> bytes:
-        return data
-
-
-class _Signer(SignedSerializer):
-    """WebOb's signer, handing :func:`hmac.new` the hash's *name*: the stdlib then
-    takes OpenSSL's one-call HMAC instead of its pure-Python construction (WebOb
-    passes a factory function). Same bytes, a third cheaper."""
+    __slots__ = ("_key",)
 
     def __init__(self, secret: bytes, salt: str) -> None:
-        super().__init__(secret, salt, "sha256", serializer=_Bytes())
-        self.digestmod = "sha256"
+        self._key = salt.encode("utf-8") + secret
+
+    def dumps(self, data: bytes) -> bytes:
+        signature = hmac.digest(self._key, data, "sha256")
+        return base64.urlsafe_b64encode(signature + data).rstrip(b"=")
+
+    def loads(self, value: bytes) -> bytes:
+        """The payload *value* carries; ValueError when it is not base64 or this
+        key did not sign it (compared in constant time)."""
+        try:
+            raw = base64.urlsafe_b64decode(value + b"=" * (-len(value) % 4))
+        except (binascii.Error, ValueError) as exc:
+            raise ValueError(f"badly formed base64 data: {exc}") from None
+        if len(raw) < _SIGNATURE:
+            raise ValueError("too short to carry a signature")
+        data = raw[_SIGNATURE:]
+        expected = hmac.digest(self._key, data, "sha256")
+        if not hmac.compare_digest(raw[:_SIGNATURE], expected):
+            raise ValueError("invalid signature")
+        return data
 
 
 class Codec:

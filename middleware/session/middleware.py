@@ -1,5 +1,5 @@
 """The :class:`Session` middleware: configuration, checked once, and the per-request
-observer that puts a lazy session in the environ and saves it when the response
+responder that puts a lazy session in the environ and saves it when the response
 starts."""
 
 from __future__ import annotations
@@ -9,9 +9,11 @@ import logging
 import re
 from typing import Any, ClassVar
 
-from ..core import Middleware, Observer, WSGIEnvironment
-from .codec import Codec
-from .state import ENVIRON_KEY, INBOUND_LIMIT, SessionData, valid_id, valid_payload
+from ..http import TOKEN
+from ..proxy import Middleware, Responder
+from ..wsgi import SESSION_KEY, Headers, WSGIEnvironment
+from .cookie import CookiePolicy
+from .state import SessionData
 from .stores import Store
 
 __all__ = ["Session"]
@@ -21,33 +23,21 @@ log = logging.getLogger("middleware.session")
 #: The shortest secret accepted, in bytes (256 bits, the HMAC-SHA256 key size).
 MIN_SECRET_BYTES = 32
 # RFC 6265 cookie-name: an RFC 9110 token.
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_TOKEN = re.compile(TOKEN)
 # Path and Domain attribute values: no ';', no controls, no spaces in a domain.
 _ATTRIBUTE = re.compile(r"[\x21-\x3a\x3c-\x7e][\x20-\x3a\x3c-\x7e]*")
 _SAMESITE = {"lax": "Lax", "strict": "Strict", "none": "None"}
-_PAST = "Thu, 01 Jan 1970 00:00:00 GMT"
-_new = object.__new__
 
 
-class _SessionObserver(Observer):
+class _SessionResponder(Responder["Session"]):
     """Puts a lazy :class:`SessionData` in the environ; at start, saves it."""
 
-    session: SessionData
+    def __init__(self, middleware: Session, environ: WSGIEnvironment) -> None:
+        super().__init__(middleware, environ)
+        self.session = environ[SESSION_KEY] = middleware.session_for(environ)
 
-    def on_request(self) -> None:
-        # SessionData(middleware, environ), without the __init__ frame: this runs
-        # on every request, the ones that never touch the session included.
-        session = self.session = _new(SessionData)
-        session._config = self.middleware
-        session._environ = environ = self.environ
-        environ[ENVIRON_KEY] = session
-
-    def on_start(self) -> None:
-        session = self.session
-        if session._data is None and not session._accessed:
-            session._started = True  # never touched: nothing to send
-            return
-        session._respond(self.status or "", self.headers or [])
+    def on_start(self, status: str, headers: Headers) -> None:
+        self.session.respond(status, headers)
 
 
 class Session(Middleware):
@@ -82,7 +72,7 @@ class Session(Middleware):
     :param domain: the cookie's Domain; None (the default) for the host only.
     """
 
-    observer = _SessionObserver
+    responder = _SessionResponder
     secret_options: ClassVar[frozenset[str]] = frozenset({"secret", "fallback_secrets"})
 
     def __init__(
@@ -183,8 +173,6 @@ class Session(Middleware):
         self.samesite = samesite
         self.path = path
         self.domain = domain
-        self._cookie_codec = Codec(key, fallbacks, "middleware.session.cookie")
-        self._record_codec = Codec(key, fallbacks, "middleware.session.record")
         attributes = f"; Path={path}"
         if domain is not None:
             attributes += f"; Domain={domain}"
@@ -192,70 +180,28 @@ class Session(Middleware):
             attributes += "; HttpOnly"
         if samesite is not None:
             attributes += f"; SameSite={samesite}"
-        self._attributes = attributes
-
-    # -- used by SessionData -------------------------------------------------------
-
-    def _open(self, value: str, now: float) -> tuple[dict[str, Any], bool] | None:
-        """Verify one cookie value: ``(payload, signed_with_current_secret)``, or
-        None (logged at debug) for anything we would not have issued."""
-        if len(value) > INBOUND_LIMIT:
-            return _refused("an oversized cookie", len(value))
-        store = self.store
-        if store is None:
-            opened = self._cookie_codec.loads(value)
-        else:
-            if not valid_id(value):
-                return _refused("a session id of the wrong format", len(value))
-            record = store.load(value)
-            if record is None:
-                return _refused("an id unknown to the store", len(value))
-            opened = self._record_codec.loads(record)
-        if opened is None:
-            return _refused("a cookie with a bad signature", len(value))
-        payload, current = opened
-        if not valid_payload(payload):
-            return _refused("a signed payload of the wrong shape", len(value))
-        if store is not None and payload.get("s") != value:
-            return _refused("a record stored under another id", len(value))
-        if now - payload["c"] >= self.max_age:
-            return _refused("an expired session", len(value))
-        if self.idle_timeout is not None and now - payload["t"] >= self.idle_timeout:
-            return _refused("an idle-expired session", len(value))
-        return payload, current
-
-    def _cookie_max_age(self, created: int, now: int) -> int:
-        """Seconds the cookie (and the store record) should live from *now*."""
-        remaining = created + self.max_age - now
-        if self.idle_timeout is not None:
-            remaining = min(remaining, self.idle_timeout)
-        return max(remaining, 1)
-
-    def _is_secure(self, environ: WSGIEnvironment) -> bool:
-        if self.secure is None:
-            return environ.get("wsgi.url_scheme") == "https"
-        return self.secure
-
-    def _cookie(self, value: str, max_age: int, environ: WSGIEnvironment) -> str:
-        secure = "; Secure" if self._is_secure(environ) else ""
-        return (
-            f"{self.cookie_name}={value}; Max-Age={max_age}{self._attributes}{secure}"
+        #: How cookies are verified and written (used by each request's session).
+        self._policy = CookiePolicy(
+            name=cookie_name,
+            secret=key,
+            fallback_secrets=fallbacks,
+            store=store,
+            max_age=self.max_age,
+            idle_timeout=self.idle_timeout,
+            reissue_after=self.reissue_after,
+            secure=secure,
+            attributes=attributes,
         )
 
-    def _deletion_cookie(self, environ: WSGIEnvironment) -> str:
-        """Deletes the cookie: empty, ``Max-Age=0`` and a past ``Expires`` (for
-        clients with skewed clocks), with the same Path, Domain, Secure, SameSite."""
-        secure = "; Secure" if self._is_secure(environ) else ""
-        return (
-            f"{self.cookie_name}=; Max-Age=0; Expires={_PAST}{self._attributes}{secure}"
+    def session_for(self, environ: WSGIEnvironment) -> SessionData:
+        """A new, lazy session for the request of *environ* (what the middleware
+        puts at ``environ["middleware.session"]``); it reads only the request's
+        ``Cookie`` header and scheme."""
+        return SessionData(
+            self._policy,
+            environ.get("HTTP_COOKIE"),
+            environ.get("wsgi.url_scheme") == "https",
         )
-
-
-def _refused(reason: str, size: int) -> tuple[dict[str, Any], bool] | None:
-    log.debug(
-        "session cookie refused, a fresh session instead: %s (%d bytes)", reason, size
-    )
-    return None
 
 
 def _secret(name: str, value: object) -> bytes:

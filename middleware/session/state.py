@@ -6,29 +6,21 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import secrets
 import time
 from collections.abc import Iterator, MutableMapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ..core import Headers, WSGIEnvironment, add_vary, get_header
+from ..wsgi import SESSION_KEY, Headers, WSGIEnvironment, add_vary, get_header
+from .cookie import CookiePolicy
 from .errors import SessionError, SessionTooLarge
-
-if TYPE_CHECKING:
-    from .codec import Codec
-    from .middleware import Session
 
 __all__ = ["ENVIRON_KEY", "SessionData", "get_session"]
 
 #: Where the session of a request is found in the WSGI environ.
-ENVIRON_KEY = "middleware.session"
+ENVIRON_KEY = SESSION_KEY
 #: The largest ``Set-Cookie`` value sent; browsers keep 4096 bytes per cookie.
 COOKIE_LIMIT = 4093
-#: A request cookie longer than this is not even verified: a fresh session.
-INBOUND_LIMIT = 4096
-# secrets.token_urlsafe(32): 43 characters of the URL-safe base64 alphabet.
-_ID = re.compile(r"[A-Za-z0-9_-]{43}")
 _check_json = json.JSONEncoder(allow_nan=False).encode
 
 log = logging.getLogger("middleware.session")
@@ -102,9 +94,15 @@ class SessionData(MutableMapping[str, Any]):
     _issued = 0
     _reissue = False  # verified with a fallback secret: sign again with the current
 
-    def __init__(self, config: Session, environ: WSGIEnvironment) -> None:
-        self._config = config
-        self._environ = environ
+    def __init__(
+        self, policy: CookiePolicy, cookie_header: str | None, https: bool
+    ) -> None:
+        """Made by the ``Session`` middleware for each request, from the request's
+        ``Cookie`` header and scheme (never the environ itself, which holds this
+        session: no reference cycle)."""
+        self._policy = policy
+        self._header = cookie_header
+        self._https = https
 
     # -- reading -----------------------------------------------------------------
 
@@ -119,14 +117,15 @@ class SessionData(MutableMapping[str, Any]):
                 "Vary: Cookie could be added, and changes cannot be saved"
             )
         data = self._data = {}
-        header = self._environ.get("HTTP_COOKIE")
-        name = self._config.cookie_name
+        header = self._header
+        policy = self._policy
+        name = policy.name
         if not header or name not in header:
             return data
         now = clock()
         for value in _cookie_values(header, name):
             self._had_cookie = True
-            opened = self._config._open(value, now)
+            opened = policy.open(value, now)
             if opened is not None:
                 payload, current = opened
                 data = self._data = payload["d"]
@@ -232,11 +231,14 @@ class SessionData(MutableMapping[str, Any]):
 
     # -- responding --------------------------------------------------------------
 
-    def _respond(self, status: str, headers: Headers) -> None:
-        """At ``start_response``: save if needed and add Set-Cookie and Vary to
-        *headers*. On an exc_info replacement the same cookie is added again; a 5xx
+    def respond(self, status: str, headers: Headers) -> None:
+        """Called by the middleware at ``start_response``: save if needed and add
+        Set-Cookie and Vary to *headers*. A session never touched adds nothing. On an exc_info replacement the same cookie is added again; a 5xx
         response saves nothing (a failed request should not half-change a session).
         """
+        if self._data is None and not self._accessed:
+            self._started = True  # never touched: nothing to send
+            return
         if not self._saved and not status.startswith("5"):
             self._set_cookie = self._save()
             self._saved = True
@@ -255,8 +257,8 @@ class SessionData(MutableMapping[str, Any]):
         data = self._data
         if data is None:
             return None
-        config = self._config
-        store = config.store
+        policy = self._policy
+        store = policy.store
         now = int(clock())
         old_sid = self._sid
         if (
@@ -269,26 +271,26 @@ class SessionData(MutableMapping[str, Any]):
         if not data:
             # Never store an empty session; forget one the client holds.
             if self._had_cookie and (self._modified or self._invalidated):
-                return config._deletion_cookie(self._environ)
+                return policy.deletion(self._https)
             return None
         reissue = self._reissue or (
-            config.reissue_after is not None
-            and now - self._issued >= config.reissue_after
+            policy.reissue_after is not None
+            and now - self._issued >= policy.reissue_after
         )
         if not (self._modified or self._regenerated or reissue):
             return None
         if self._new or self._regenerated or self._invalidated:
             self._created = now
-        max_age = config._cookie_max_age(self._created, now)
+        max_age = policy.lifetime(self._created, now)
         payload: dict[str, Any] = {"c": self._created, "t": now, "d": data}
         if store is None:
-            value = _dump(config._cookie_codec, payload)
+            value = policy.dump_cookie(payload)
         else:
             sid = self._sid or secrets.token_urlsafe(32)
             self._sid = payload["s"] = sid
-            store.save(sid, _dump(config._record_codec, payload), max_age)
+            store.save(sid, policy.dump_record(payload), max_age)
             value = sid
-        cookie = config._cookie(value, max_age, self._environ)
+        cookie = policy.set_cookie(value, max_age, self._https)
         if len(cookie) > COOKIE_LIMIT:
             raise SessionTooLarge(len(cookie), COOKIE_LIMIT)
         return cookie
@@ -296,35 +298,3 @@ class SessionData(MutableMapping[str, Any]):
     def __repr__(self) -> str:
         state = "not loaded" if self._data is None else f"{len(self._data)} keys"
         return f"<SessionData {state}>"
-
-
-def _dump(codec: Codec, payload: dict[str, Any]) -> str:
-    """*payload* signed by *codec*; a value that is not JSON (one changed in place
-    since it was set) is an error naming its key."""
-    try:
-        return codec.dumps(payload)
-    except (TypeError, ValueError):
-        for key, value in payload["d"].items():
-            try:
-                _check_json(value)
-            except (TypeError, ValueError) as exc:
-                raise SessionError(
-                    f"session[{key!r}] cannot be saved as JSON ({exc})"
-                ) from None
-        raise
-
-
-def valid_id(value: str) -> bool:
-    """Whether *value* has the shape of a session id we issue (checked before any
-    store lookup, so a hostile cookie never reaches the store)."""
-    return _ID.fullmatch(value) is not None
-
-
-def valid_payload(payload: Any) -> bool:
-    """Whether a verified payload has the shape we sign (it always should)."""
-    return (
-        type(payload) is dict
-        and type(payload.get("c")) is int
-        and type(payload.get("t")) is int
-        and type(payload.get("d")) is dict
-    )

@@ -434,7 +434,7 @@ STYLES: list[Style] = [
 
 
 @dataclass
-class Outcome:
+class Served:
     """What a strict server saw: the final status and headers, the chunks, the error."""
 
     status: str = ""
@@ -474,7 +474,7 @@ def run(
     environ: WSGIEnvironment | None = None,
     *,
     abandon_after: int | None = None,
-) -> Outcome:
+) -> Served:
     """Serve one request the way a strict PEP 3333 server does.
 
     Headers count as sent at the first non-empty chunk or write; start_response
@@ -483,7 +483,7 @@ def run(
     that many chunks, as a server does when the client goes away.
     """
     environ = make_environ() if environ is None else environ
-    outcome = Outcome(environ=environ)
+    outcome = Served(environ=environ)
     sent = False
     started = False
 
@@ -565,7 +565,7 @@ class Subject:
     decode: Callable[[bytes], bytes] = identity
     transforms: bool = False
     catches_errors: bool = False
-    check: Callable[[Style, Outcome], None] | None = None
+    check: Callable[[Style, Served], None] | None = None
     environ: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -682,7 +682,7 @@ def answered(
     app: WSGIApplication,
     environ: Mapping[str, Any],
     same_body: bool = True,
-) -> Outcome:
+) -> Served:
     """Serve one request that *subject*'s middleware answers itself, the three ways
     of the matrix, and check the response: the validators report nothing, nothing
     raises, the three agree on status, headers and (when *same_body*) body, a

@@ -1,0 +1,135 @@
+"""HTTP rules that more than one middleware needs: ``Accept-Encoding`` negotiation,
+``Accept`` preference between HTML and JSON, the client's address, and the RFC 9110
+token grammar.
+
+This module depends on nothing else in the package.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from wsgiref.types import WSGIEnvironment
+
+from webob.acceptparse import AcceptValidHeader, create_accept_header
+
+__all__ = [
+    "ACCEPT_ENCODING_LIMIT",
+    "TOKEN",
+    "accepted_encodings",
+    "client_address",
+    "prefers_json",
+]
+
+#: RFC 9110, section 5.6.2: a token (header field names, cookie names, media types).
+TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+
+#: Accept-Encoding values longer than this are not parsed: the client gets identity.
+ACCEPT_ENCODING_LIMIT = 1024
+# RFC 9110, section 12.4.2: qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )
+_QVALUE = re.compile(r"0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?")
+
+
+@functools.lru_cache(maxsize=512)
+def accepted_encodings(
+    header: str | None, available: tuple[str, ...]
+) -> tuple[str, ...]:
+    """The content codings among *available* that an ``Accept-Encoding`` value
+    accepts, best first: highest q-value, ties in the order of *available*.
+
+    *available* may include ``"identity"`` (no coding). The rules, from RFC 9110,
+    section 12.5.3:
+
+    - a coding with ``q=0`` is never accepted; one the header does not name is
+      accepted only through ``*`` (with ``*``'s q-value);
+    - ``identity`` is accepted unless refused by ``identity;q=0``, or by ``*;q=0``
+      without an ``identity`` entry;
+    - names and parameters are case-insensitive, spaces around them are ignored,
+      ``x-gzip`` means ``gzip``; an entry with a malformed q-value is ignored;
+    - no header, or one longer than :data:`ACCEPT_ENCODING_LIMIT`, accepts only
+      ``identity``: a client that does not ask gets no coding.
+
+    Results are cached, so a server seeing the same few browser headers parses each
+    once.
+    """
+    qvalues: dict[str, float] = {}
+    if header is not None and len(header) <= ACCEPT_ENCODING_LIMIT:
+        for entry in header.split(","):
+            name, _, params = entry.partition(";")
+            name = name.strip().lower()
+            if not name:
+                continue
+            q: float | None = 1.0
+            for param in params.split(";") if params else ():
+                key, _, value = param.partition("=")
+                if key.strip().lower() == "q":
+                    value = value.strip()
+                    q = float(value) if _QVALUE.fullmatch(value) else None
+            if q is None:
+                continue
+            if name == "x-gzip":
+                name = "gzip"
+                if name in qvalues:
+                    continue  # an explicit gzip entry wins over its alias
+            qvalues[name] = q
+    star = qvalues.get("*")
+    ranked: list[tuple[float, int, str]] = []
+    for position, coding in enumerate(available):
+        q = qvalues.get(coding)
+        if q is None:
+            q = star if star is not None else (1.0 if coding == "identity" else 0.0)
+        if q > 0:
+            ranked.append((-q, position, coding))
+    ranked.sort()
+    return tuple(coding for _, _, coding in ranked)
+
+
+def client_address(environ: WSGIEnvironment, trusted_proxies: int = 0) -> str:
+    """The client's address: ``REMOTE_ADDR``, or with *trusted_proxies* = N (the
+    number of proxies in front of the app that append to ``X-Forwarded-For``) the
+    N-th address from the right of that header, when it has that many (Werkzeug
+    ProxyFix's rule: what the client wrote itself, further left, is never taken).
+    An empty string when neither tells."""
+    if trusted_proxies:
+        forwarded = environ.get("HTTP_X_FORWARDED_FOR")
+        if forwarded:
+            hops = forwarded.split(",")
+            if len(hops) >= trusted_proxies:
+                address: str = hops[-trusted_proxies].strip()
+                return address
+    remote: str = environ.get("REMOTE_ADDR") or ""
+    return remote
+
+
+def prefers_json(accept: str | None) -> bool:
+    """Whether an ``Accept`` value prefers ``application/json`` to ``text/html``:
+    a higher q-value, or the same one from a more specific range. So ``*/*`` and
+    browsers get HTML, and ``application/json, text/plain, */*`` (what axios
+    sends) gets JSON. Parsed by WebOb; a malformed value gets HTML."""
+    if not accept:
+        return False
+    parsed = create_accept_header(accept)
+    if not isinstance(parsed, AcceptValidHeader):
+        return False
+    return _match(parsed, "application/json") > _match(parsed, "text/html")
+
+
+def _match(accept: AcceptValidHeader, offer: str) -> tuple[float, int]:
+    """The q-value the most specific matching range gives *offer*, and how
+    specific that range was (2 exact, 1 ``type/*``, 0 ``*/*``); (0, -1) if none."""
+    kind = offer.split("/")[0]
+    best = (-1, 0.0)
+    for media_range, q, _params, _extensions in accept.parsed:
+        media_range = media_range.lower()
+        if media_range == offer:
+            specificity = 2
+        elif media_range == f"{kind}/*":
+            specificity = 1
+        elif media_range == "*/*":
+            specificity = 0
+        else:
+            continue
+        if specificity > best[0]:
+            best = (specificity, q)
+    specificity, q = best
+    return (q, specificity) if q > 0 else (0.0, -1)
