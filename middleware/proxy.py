@@ -438,10 +438,9 @@ class _StartLayer(_DirectLayer):
         ) -> WriteCallable:
             nonlocal started
             restart = exc_info is not None and exc_info[1] is not None
-            if not restart:
-                if started:
-                    raise RuntimeError(_TWICE)
-                started = True
+            if started and not restart:
+                raise RuntimeError(_TWICE)
+            started = True
             headers = list(headers)  # never change a list the app may reuse
             if on_start(status, headers) is not None:
                 raise TypeError(_NO_FILTERS.format(type(responder).__name__))
@@ -540,6 +539,7 @@ class _Close:
     _result: Any = ()
     _inner_close: Callable[[], object] | None = None
     _closed = False
+    _write: WriteCallable
 
     def __init__(self, responder: Responder[Any], start_response: StartResponse):
         self._responder = responder
@@ -655,9 +655,15 @@ class _Close:
         return replaced
 
     def _started(self, write: WriteCallable) -> WriteCallable:
-        """The ``write()`` the app gets: the server's, when this proxy does not see
-        the body."""
-        return write
+        """The ``write()`` the app gets: the server's, noting that bytes went out
+        (a legacy app that writes and then raises got its status to the client)."""
+        self._write = write
+        return self.write
+
+    def write(self, data: bytes) -> None:
+        if data:
+            self.headers_sent = True
+        self._write(data)
 
     # -- the server's calls ------------------------------------------------------------
 
@@ -785,8 +791,6 @@ class _Body(_Close):
     """The response of a responder that sees every chunk (errors while iterating,
     byte counts): the server iterates this object's generator over the body."""
 
-    _write: WriteCallable
-
     def _file_size(self, result: object) -> int | None:
         return _file_size(result, self.headers)
 
@@ -813,7 +817,10 @@ class _Body(_Close):
         return self._stream()
 
     def _assume_sent(self) -> None:
-        """This proxy saw the body: what it counted stands."""
+        """This proxy saw the body, so what it counted stands; a file it handed on
+        is assumed sent, as the close proxy assumes of any body."""
+        if self.file_handed_on:
+            super()._assume_sent()
 
     def _stream(self) -> Iterator[bytes]:
         """Every chunk through the filter and the count, then the filter's end. A

@@ -1,4 +1,4 @@
-"""The response proxy: the conformance matrix plus the cases it cannot express."""
+"""The response proxies: the conformance matrix plus the cases it cannot express."""
 
 from __future__ import annotations
 
@@ -6,28 +6,17 @@ import io
 import logging
 import sys
 import threading
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, ClassVar
 from wsgiref.util import FileWrapper
 
 import pytest
 
-from middleware import Layer, Middleware, Observer, Transformer
-from middleware.core import (
-    Answer,
-    Headers,
-    StartResponse,
-    WSGIApplication,
-    WSGIEnvironment,
-    body_forbidden,
-    client_address,
-    get_header,
-    remove_header,
-    status_code,
-)
-
-from . import conformance
-from .conformance import (
+from middleware import BodyFilter, Layer, Middleware, Outcome, Responder
+from middleware import testing as conformance
+from middleware.http import client_address
+from middleware.proxy import plan
+from middleware.testing import (
     AppError,
     CountingFile,
     CountingIterable,
@@ -36,6 +25,18 @@ from .conformance import (
     run,
     text_headers,
 )
+from middleware.wsgi import (
+    Answer,
+    Headers,
+    StartResponse,
+    WSGIApplication,
+    WSGIEnvironment,
+    body_forbidden,
+    get_header,
+    remove_header,
+    status_code,
+)
+
 from .sample_middleware import (
     SUBJECTS,
     BodyRecorder,
@@ -62,17 +63,59 @@ def simple_app(
 
 
 def hooked(**members: Any) -> Middleware:
-    """A middleware whose observer has the given hooks and class options."""
-    observer = type("Hooked", (Observer,), members)
-    middleware: Middleware = type("Hooked", (Middleware,), {"observer": observer})()
+    """A middleware whose responder has the given hooks and class options."""
+    responder = type("Hooked", (Responder,), members)
+    middleware: Middleware = type("Hooked", (Middleware,), {"responder": responder})()
     return middleware
 
 
-def transformer(**members: Any) -> Middleware:
-    """A middleware whose transformer has the given hooks."""
-    observer = type("T", (Transformer,), members)
-    middleware: Middleware = type("T", (Middleware,), {"observer": observer})()
-    return middleware
+class CallFilter:
+    """A body filter made of two functions (identity and nothing by default)."""
+
+    def __init__(
+        self,
+        feed: Callable[[bytes], bytes] | None = None,
+        finish: Callable[[], bytes] | None = None,
+    ) -> None:
+        self._feed = feed
+        self._finish = finish
+
+    def feed(self, data: bytes) -> bytes:
+        return data if self._feed is None else self._feed(data)
+
+    def finish(self) -> bytes:
+        return b"" if self._finish is None else self._finish()
+
+
+Decide = Callable[[Responder[Any], str, Headers], bool]
+
+
+def filtering(
+    feed: Callable[[bytes], bytes] | None = None,
+    finish: Callable[[], bytes] | None = None,
+    *,
+    decide: Decide | None = None,
+    **members: Any,
+) -> Middleware:
+    """A middleware whose responder filters every body it may (or those *decide*
+    wants) through *feed* and *finish*."""
+
+    def on_start(
+        self: Responder[Any], status: str, headers: Headers
+    ) -> BodyFilter | None:
+        wanted = self.filterable if decide is None else decide(self, status, headers)
+        return CallFilter(feed, finish) if wanted else None
+
+    return hooked(filters=True, on_start=on_start, **members)
+
+
+def capturing(outcomes: list[Outcome], **members: Any) -> Middleware:
+    """A middleware whose responder appends its Outcome to *outcomes*."""
+
+    def on_close(self: Responder[Any], outcome: Outcome) -> None:
+        outcomes.append(outcome)
+
+    return hooked(on_close=on_close, **members)
 
 
 def lax_start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
@@ -80,16 +123,123 @@ def lax_start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
     return lambda data: None
 
 
+# -- choosing a proxy and making responders -------------------------------------------
+
+KIND_HOOKS: dict[str, dict[str, Any]] = {
+    "direct": {"on_request": lambda self: None},
+    "start": {"on_start": lambda self, status, headers: None},
+    "close": {"on_close": lambda self, outcome: None},
+    "body": {"counts_body": True},
+    "filter": {"filters": True, "on_start": lambda self, status, headers: None},
+}
+
+
+def test_plan_chooses_the_proxy_from_the_hooks() -> None:
+    for kind, members in KIND_HOOKS.items():
+        assert plan(hooked(**members)) == kind, kind
+    assert plan(hooked()) == "direct"
+    assert plan(hooked(on_error=lambda self, exc: None)) == "body"
+    assert plan(hooked(recover=lambda self, exc: None)) == "body"
+    assert plan(capturing([], on_start=lambda self, status, headers: None)) == "close"
+    assert plan(filtering(on_close=lambda self, outcome: None)) == "filter"
+    assert [plan(m) for m in (Tag(), CloseRecorder(), BodyRecorder(), Upper())] == [
+        "start",
+        "close",
+        "body",
+        "filter",
+    ]
+    assert plan(_Retired()) == "answer"
+
+
+def test_a_responder_that_is_not_a_responder_class_is_refused() -> None:
+    class Wrong(Middleware):
+        responder = object  # type: ignore[assignment]
+
+    with pytest.raises(TypeError, match="Wrong.responder must be a Responder"):
+        Wrong()(simple_app([]))
+
+
+@pytest.mark.parametrize("kind", list(KIND_HOOKS))
+def test_responder_init_runs_once_per_request_with_middleware_and_environ(
+    kind: str,
+) -> None:
+    """What Observer.for_request did: a responder is made by its own __init__,
+    with (middleware, environ), once per request, whatever the proxy."""
+    made: list[tuple[Responder[Any], Middleware, WSGIEnvironment]] = []
+
+    def __init__(
+        self: Responder[Any], middleware: Middleware, environ: WSGIEnvironment
+    ) -> None:
+        Responder.__init__(self, middleware, environ)
+        made.append((self, middleware, environ))
+
+    layer = hooked(__init__=__init__, **KIND_HOOKS[kind])
+    assert plan(layer) == kind
+    app = layer(simple_app([b"ok"]))
+    environs = [make_environ(path=f"/{index}") for index in range(3)]
+    for environ in environs:
+        assert run(app, environ).body == b"ok"
+    assert len(made) == 3
+    assert len({id(responder) for responder, _, _ in made}) == 3
+    for (responder, middleware, environ), expected in zip(made, environs, strict=True):
+        assert middleware is layer and environ is expected
+        assert responder.middleware is layer and responder.environ is expected
+
+
+def test_a_custom_responder_init_keeps_per_request_state() -> None:
+    class _Counting(Responder["Counting"]):
+        def __init__(self, middleware: Counting, environ: WSGIEnvironment) -> None:
+            super().__init__(middleware, environ)
+            self.chunks: list[int] = []
+            middleware.made += 1
+
+        def on_start(self, status: str, headers: Headers) -> None:
+            headers.append(("X-Request", str(self.middleware.made)))
+
+        def on_close(self, outcome: Outcome) -> None:
+            self.environ["tests.outcome"] = outcome
+
+    class Counting(Middleware):
+        responder = _Counting
+
+        def __init__(self) -> None:
+            self.made = 0
+
+    counting = Counting()
+    app = counting(simple_app([b"ok"]))
+    for expected in ("1", "2"):
+        environ = make_environ()
+        outcome = run(app, environ)
+        assert outcome.header("X-Request") == expected
+        assert environ["tests.outcome"].status == "200 OK"
+    assert counting.made == 2
+
+
 # -- what the server gets back --------------------------------------------------------
 
 
-def test_pass_mode_returns_the_apps_own_iterable() -> None:
+def test_start_proxy_returns_the_apps_own_iterable() -> None:
     body = [b"x"]
     result = Tag()(simple_app(body))(make_environ(), lax_start_response)
     assert result is body
 
 
-def test_close_mode_keeps_the_file_wrapper_object_and_chains_close() -> None:
+def test_direct_proxy_gives_the_app_the_servers_start_response() -> None:
+    seen: list[object] = []
+    body = [b"x"]
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+        seen.append(start_response)
+        start_response("200 OK", text_headers())
+        return body
+
+    result = hooked(on_request=lambda self: None)(app)(
+        make_environ(), lax_start_response
+    )
+    assert result is body and seen == [lax_start_response]
+
+
+def test_close_proxy_keeps_the_file_wrapper_object_and_chains_close() -> None:
     probe = Probe()
     inner: list[object] = []
 
@@ -109,8 +259,24 @@ def test_close_mode_keeps_the_file_wrapper_object_and_chains_close() -> None:
     assert [r.closes for r in records(environ)] == [1]
 
 
+@pytest.mark.parametrize("counts_body", [False, True], ids=["close", "body"])
+def test_outcome_tells_a_file_wrapper_was_handed_on(counts_body: bool) -> None:
+    outcomes: list[Outcome] = []
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Any:
+        start_response("200 OK", text_headers(3))
+        return FileWrapper(io.BytesIO(b"abc"))
+
+    served = run(capturing(outcomes, counts_body=counts_body)(app))
+    assert isinstance(served.result, FileWrapper) and served.body == b"abc"
+    [outcome] = outcomes
+    assert outcome.file_handed_on and outcome.headers_sent
+    assert outcome.bytes_sent == (3 if counts_body else 0)
+    assert outcome.code == 200 and outcome.error is None
+
+
 @pytest.mark.parametrize("length", [True, False], ids=["content-length", "no-length"])
-def test_body_mode_file_wrapper_counts_its_length(length: bool) -> None:
+def test_body_proxy_file_wrapper_counts_its_length(length: bool) -> None:
     """With a Content-Length the wrapper is handed on and its length counted; an
     in-memory file with neither length nor fileno is iterated and counted."""
     environ = make_environ()
@@ -183,59 +349,127 @@ def test_function_file_wrapper_as_in_uwsgi_is_wrapped() -> None:
     assert probe.closes == 1
 
 
-def test_transformer_that_declines_hands_on_the_apps_iterable() -> None:
-    decline = transformer(on_start=lambda self: setattr(self, "transforming", False))
+def test_filter_that_declines_hands_on_the_apps_iterable() -> None:
+    decline = filtering(decide=lambda self, status, headers: False)
     body = [b"x"]
     assert decline(simple_app(body))(make_environ(), lax_start_response) is body
 
 
-@pytest.mark.parametrize("hook_obeys", [True, False], ids=["obeys", "forces-on"])
-def test_declined_response_cannot_start_transforming_after_exc_info(
-    hook_obeys: bool,
-) -> None:
+def _exc_info_after_a_png_app(
+    environ: WSGIEnvironment, start_response: StartResponse
+) -> Any:
+    start_response("200 OK", [("Content-Type", "image/png")])
+
+    def body() -> Iterator[bytes]:
+        yield b""
+        try:
+            raise AppError
+        except AppError:
+            start_response("500 Oops", text_headers(len(b"error")), sys.exc_info())
+        yield b"error"
+
+    return body()
+
+
+def test_declined_response_cannot_start_filtering_after_exc_info() -> None:
     """Once the app's iterable went to the server as is, a replacement response
-    must not be transformed (nor its Content-Length dropped): the body would not
-    go through the transform. Even a hook that insists cannot turn it on."""
+    must not be filtered (nor its Content-Length dropped): the body would not go
+    through the filter. The hook is told so: filterable is False."""
+    seen: list[bool] = []
 
-    def decide(self: Transformer) -> None:
-        assert self.headers is not None
-        wanted = (get_header(self.headers, "Content-Type") or "").startswith("text/")
-        self.transforming = (self.transforming or not hook_obeys) and wanted
-        self.headers.append(("X-T", str(self.transforming)))
+    def decide(self: Responder[Any], status: str, headers: Headers) -> bool:
+        seen.append(self.filterable)
+        wanted = (get_header(headers, "Content-Type") or "").startswith("text/")
+        headers.append(("X-F", str(self.filterable and wanted)))
+        return self.filterable and wanted
 
-    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Any:
-        start_response("200 OK", [("Content-Type", "image/png")])
-
-        def body() -> Iterator[bytes]:
-            yield b""
-            try:
-                raise AppError
-            except AppError:
-                start_response("500 Oops", text_headers(len(b"error")), sys.exc_info())
-            yield b"error"
-
-        return body()
-
-    layer = transformer(on_start=decide, transform=lambda self, d: d.upper())
-    outcome = run(layer(app))
+    layer = filtering(bytes.upper, decide=decide)
+    outcome = run(layer(_exc_info_after_a_png_app))
+    assert seen == [True, False]
     assert outcome.status == "500 Oops"
-    assert outcome.header("X-T") == str(not hook_obeys)  # what the hook wanted
-    assert outcome.body == b"error"  # ...but the core did not transform
+    assert outcome.header("X-F") == "False"
+    assert outcome.body == b"error"  # not filtered
     assert outcome.header("Content-Length") == "5"
 
 
-# -- headers --------------------------------------------------------------------------
+def test_a_filter_returned_although_not_filterable_is_refused() -> None:
+    """A hook that insists on filtering a body already handed on as is (here the
+    exc_info replacement after a declined start) is an error, not obeyed."""
+
+    def decide(self: Responder[Any], status: str, headers: Headers) -> bool:
+        return (get_header(headers, "Content-Type") or "").startswith("text/")
+
+    layer = filtering(bytes.upper, decide=decide)
+    outcome = run(layer(_exc_info_after_a_png_app))
+    assert isinstance(outcome.error, RuntimeError)
+    assert "filterable was False" in str(outcome.error)
+    assert outcome.body == b""  # neither the replacement nor a filtered body
+
+
+@pytest.mark.parametrize(
+    "members",
+    [{}, {"on_close": lambda self, outcome: None}, {"counts_body": True}],
+    ids=["start", "close", "body"],
+)
+def test_on_start_returning_a_filter_without_filters_set_is_refused(
+    members: dict[str, Any],
+) -> None:
+    layer = hooked(on_start=lambda self, status, headers: CallFilter(), **members)
+    outcome = run(layer(simple_app([b"x"])))
+    assert isinstance(outcome.error, TypeError)
+    assert "set filters = True" in str(outcome.error)
+
+
+# -- headers and status ---------------------------------------------------------------
 
 
 def test_hooks_never_change_the_apps_header_list() -> None:
     shared = text_headers(1)
     app = simple_app([b"x"], shared)
-    for layer in (Tag(), Upper()):
+    for layer in (Tag(), CloseRecorder(), Upper()):
         run(layer(app))
         assert shared == text_headers(1)
 
 
-def test_transformer_drops_content_length_and_keeps_it_on_head() -> None:
+@pytest.mark.parametrize("kind", ["start", "close", "body", "filter"])
+def test_replace_status_sends_another_status_and_only_for_that_start(
+    kind: str,
+) -> None:
+    """replace_status() from on_start replaces the app's status; a later exc_info
+    replacement goes through on_start again and is not replaced unless asked."""
+    outcomes: list[Outcome] = []
+    statuses: list[str] = []
+
+    def on_start(self: Responder[Any], status: str, headers: Headers) -> None:
+        statuses.append(status)
+        if status.startswith("200"):
+            self.replace_status("203 Non-Authoritative Information")
+
+    members: dict[str, Any] = {"on_start": on_start}
+    if kind != "start":
+        members["on_close"] = lambda self, outcome: outcomes.append(outcome)
+    if kind == "body":
+        members["counts_body"] = True
+    if kind == "filter":
+        members["filters"] = True
+    layer = hooked(**members)
+    assert plan(layer) == kind
+
+    outcome = run(layer(simple_app([b"x"])))
+    assert outcome.status == "203 Non-Authoritative Information"
+    replaced = run(layer(conformance.exc_info_replace_app(Probe())))
+    assert statuses == ["200 OK", "200 OK", "500 Internal Server Error"]
+    assert replaced.status == "500 Internal Server Error"
+    assert replaced.body == conformance.BODY
+    if kind != "start":
+        assert [o.status for o in outcomes] == [
+            "203 Non-Authoritative Information",
+            "500 Internal Server Error",
+        ]
+        assert outcomes[1].error is None
+
+
+def test_filter_drops_content_length_and_keeps_it_on_head() -> None:
     app = simple_app([b"abc"], text_headers(3))
     get = run(Upper()(app))
     assert get.header("Content-Length") is None and get.body == b"ABC"
@@ -246,17 +480,17 @@ def test_transformer_drops_content_length_and_keeps_it_on_head() -> None:
 @pytest.mark.parametrize(
     "status", ["100 Continue", "204 No Content", "304 Not Modified"]
 )
-def test_transformer_never_gives_a_bodiless_status_a_body(status: str) -> None:
+def test_filter_never_gives_a_bodiless_status_a_body(status: str) -> None:
     def app(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
         start_response(status, [])
         return []
 
-    adds = transformer(finish=lambda self: b"trailer")
+    adds = filtering(finish=lambda: b"trailer")
     outcome = run(adds(app))
     assert outcome.status == status and outcome.body == b""
 
 
-def test_transformer_order_write_then_iterable_then_finish() -> None:
+def test_filter_order_write_then_iterable_then_finish() -> None:
     def app(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
         write = start_response("200 OK", text_headers())
         write(b"a")
@@ -266,38 +500,63 @@ def test_transformer_order_write_then_iterable_then_finish() -> None:
 
     seen: list[bytes] = []
 
-    def transform(self: Transformer, data: bytes) -> bytes:
+    def feed(data: bytes) -> bytes:
         seen.append(data)
         return data.upper()
 
-    layer = transformer(transform=transform, finish=lambda self: b"!")
+    layer = filtering(feed, lambda: b"!")
     outcome = run(layer(app))
     assert outcome.chunks == [b"A", b"B", b"C", b"", b"D", b"!"]
     assert seen == [b"a", b"", b"b", b"c", b"", b"d"]
 
 
-def test_transform_holding_data_back_sends_empty_chunks_not_nothing() -> None:
+def test_filter_holding_data_back_sends_empty_chunks_not_nothing() -> None:
     held: list[bytes] = []
 
-    def transform(self: Transformer, data: bytes) -> bytes:
+    def feed(data: bytes) -> bytes:
         held.append(data)
         return b""
 
-    layer = transformer(transform=transform, finish=lambda self: b"".join(held))
+    layer = filtering(feed, lambda: b"".join(held))
     outcome = run(layer(simple_app([b"a", b"b"])))
     assert outcome.chunks == [b"", b"", b"ab"]
+
+
+def test_identity_filter_passes_bytes_and_drops_content_length() -> None:
+    outcome = run(filtering()(simple_app([b"ab", b"c"], text_headers(3))))
+    assert outcome.chunks == [b"ab", b"c"] and outcome.header("Content-Length") is None
+
+
+def test_content_length_goes_even_if_on_start_rebuilds_the_headers() -> None:
+    """The proxy drops Content-Length after the hook, from the list the hook left,
+    even one it rebuilt in place (or a Content-Length it added itself)."""
+
+    def decide(self: Responder[Any], status: str, headers: Headers) -> bool:
+        headers[:] = [*headers, ("X-New", "list"), ("content-length", "99")]
+        return True
+
+    layer = filtering(lambda data: data + data, decide=decide)
+    outcome = run(layer(simple_app([b"ab"], text_headers(2))))
+    assert outcome.body == b"abab"
+    assert outcome.header("Content-Length") is None
+    assert outcome.header("X-New") == "list"
 
 
 # -- start_response rules -------------------------------------------------------------
 
 
-def test_second_start_response_without_exc_info_is_refused() -> None:
+@pytest.mark.parametrize(
+    "layer",
+    [Tag(), CloseRecorder(), BodyRecorder(), Upper()],
+    ids=["start", "close", "body", "filter"],
+)
+def test_second_start_response_without_exc_info_is_refused(layer: Middleware) -> None:
     def app(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
         start_response("200 OK", text_headers())
         start_response("200 OK", text_headers())
         return []
 
-    outcome = run(Tag()(app))
+    outcome = run(layer(app))
     assert isinstance(outcome.error, RuntimeError)
     assert "exc_info" in str(outcome.error)
 
@@ -308,11 +567,10 @@ def test_exc_info_of_nones_counts_as_no_exc_info() -> None:
         return [b"x"]
 
     assert run(Tag()(app)).body == b"x"
+    assert run(Upper()(app)).body == b"X"
 
 
-@pytest.mark.parametrize(
-    "layer", [BodyRecorder(), Upper()], ids=["body", "transformer"]
-)
+@pytest.mark.parametrize("layer", [BodyRecorder(), Upper()], ids=["body", "filter"])
 def test_proxy_reraises_exc_info_itself_once_bytes_went_out(layer: Middleware) -> None:
     """Even behind a server (or outer layer) that would accept the replacement."""
     errors: list[BaseException] = []
@@ -338,9 +596,8 @@ def test_proxy_reraises_exc_info_itself_once_bytes_went_out(layer: Middleware) -
     with pytest.raises(AppError, match="late"):
         chunks.extend(result)
     result.close()  # type: ignore[attr-defined]
-    assert len(errors) == 1 and chunks == [
-        b"SENT" if layer.observer is not BodyRecorder.observer else b"sent"
-    ]
+    assert len(errors) == 1
+    assert chunks == [b"SENT" if isinstance(layer, Upper) else b"sent"]
 
 
 # -- close() on every path ------------------------------------------------------------
@@ -364,7 +621,7 @@ def test_close_is_idempotent_and_iteration_after_close_is_refused() -> None:
 def test_on_close_error_propagates_when_nothing_else_failed() -> None:
     probe = Probe()
 
-    def on_close(self: Observer) -> None:
+    def on_close(self: Responder[Any], outcome: Outcome) -> None:
         raise AppError("in on_close")
 
     def app(environ: WSGIEnvironment, start_response: StartResponse) -> Any:
@@ -380,14 +637,14 @@ def test_on_close_error_is_logged_not_masking_the_inner_close_error(
 ) -> None:
     probe = Probe()
 
-    def on_close(self: Observer) -> None:
+    def on_close(self: Responder[Any], outcome: Outcome) -> None:
         raise ValueError("hook failed too")
 
     def app(environ: WSGIEnvironment, start_response: StartResponse) -> Any:
         start_response("200 OK", text_headers())
         return CountingIterable(probe, [b"a"], fail_close=True)
 
-    with caplog.at_level(logging.ERROR, logger="middleware.core"):
+    with caplog.at_level(logging.ERROR, logger="middleware.proxy"):
         outcome = run(hooked(on_close=on_close)(app))
     assert isinstance(outcome.error, AppError) and probe.closes == 1
     assert "on_close() raised" in caplog.text and "hook failed too" in caplog.text
@@ -398,14 +655,14 @@ def test_on_close_runs_and_is_logged_when_the_app_raised(
 ) -> None:
     calls: list[str] = []
 
-    def on_close(self: Observer) -> None:
+    def on_close(self: Responder[Any], outcome: Outcome) -> None:
         calls.append("close")
         raise ValueError("hook")
 
     def app(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
         raise AppError("app")
 
-    with caplog.at_level(logging.ERROR, logger="middleware.core"):
+    with caplog.at_level(logging.ERROR, logger="middleware.proxy"):
         outcome = run(hooked(on_close=on_close)(app))
     assert isinstance(outcome.error, AppError) and calls == ["close"]
     assert "on_close() raised while another error propagated" in caplog.text
@@ -415,7 +672,7 @@ def test_on_close_runs_and_is_logged_when_the_app_raised(
 def test_on_error_failure_is_logged_and_the_original_error_propagates(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    def on_error(self: Observer, exc: BaseException) -> None:
+    def on_error(self: Responder[Any], exc: BaseException) -> None:
         raise ValueError("reporter broke")
 
     def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterator[bytes]:
@@ -423,7 +680,7 @@ def test_on_error_failure_is_logged_and_the_original_error_propagates(
         yield b"a"
         raise AppError("app")
 
-    with caplog.at_level(logging.ERROR, logger="middleware.core"):
+    with caplog.at_level(logging.ERROR, logger="middleware.proxy"):
         outcome = run(hooked(on_error=on_error)(app))
     assert isinstance(outcome.error, AppError)
     assert "on_error() raised" in caplog.text
@@ -435,15 +692,17 @@ def test_on_start_raising_reaches_the_server_and_everything_closes_once(
 ) -> None:
     """Eager: start_response raises inside app(), which returns nothing, so there is
     no iterable to close; on_close still runs once. Lazy: the error comes out of the
-    first next(), and the app's iterable is closed once."""
+    first next(), and the app's iterable is closed once. Either way nothing went
+    out, so the outcome is the server's 500."""
     probe = Probe()
-    closes: list[str | None] = []
+    closes: list[tuple[str | None, str | None, bool]] = []
 
-    def on_start(self: Observer) -> None:
+    def on_start(self: Responder[Any], status: str, headers: Headers) -> None:
         raise AppError("hook")
 
-    def on_close(self: Observer) -> None:
-        closes.append(type(self.error).__name__ if self.error else None)
+    def on_close(self: Responder[Any], outcome: Outcome) -> None:
+        error = type(outcome.error).__name__ if outcome.error else None
+        closes.append((error, outcome.status, outcome.headers_sent))
 
     def app(environ: WSGIEnvironment, start_response: StartResponse) -> Any:
         def body() -> Iterator[bytes]:
@@ -455,29 +714,81 @@ def test_on_start_raising_reaches_the_server_and_everything_closes_once(
         start_response("200 OK", text_headers())
         return CountingIterable(probe, [b"never"])  # pragma: no cover - raised
 
-    layer = hooked(on_start=on_start, on_close=on_close, watch_body=True)
+    layer = hooked(on_start=on_start, on_close=on_close, counts_body=True)
     outcome = run(layer(app))
     assert isinstance(outcome.error, AppError)
     assert outcome.body == b""
     assert probe.closes == (1 if lazy else 0)
-    assert closes == ["AppError"]
+    assert closes == [("AppError", "500 Internal Server Error", False)]
 
 
-def test_transform_raising_mid_stream_reaches_the_server_and_closes_once() -> None:
+def test_filter_raising_mid_stream_reaches_the_server_and_closes_once() -> None:
     probe = Probe()
 
-    def transform(self: Transformer, data: bytes) -> bytes:
+    def feed(data: bytes) -> bytes:
         if data == b"bad":
-            raise AppError("transform")
+            raise AppError("feed")
         return data
 
     def app(environ: WSGIEnvironment, start_response: StartResponse) -> Any:
         start_response("200 OK", text_headers())
         return CountingIterable(probe, [b"ok", b"bad", b"never"])
 
-    outcome = run(transformer(transform=transform)(app))
+    outcome = run(filtering(feed)(app))
     assert isinstance(outcome.error, AppError)
     assert outcome.body == b"ok" and probe.closes == 1
+
+
+@pytest.mark.parametrize(
+    "members",
+    [{}, {"counts_body": True}, {"filters": True}],
+    ids=["close", "body", "filter"],
+)
+def test_outcome_of_an_app_raising_after_write_is_the_status_that_went_out(
+    members: dict[str, Any],
+) -> None:
+    """write() put the status and bytes on the wire before the app raised: the
+    server cannot answer with a 500 any more, so the outcome is the app's status,
+    sent, with the error."""
+    outcomes: list[Outcome] = []
+    layer = capturing(outcomes, **members)
+    served = run(layer(conformance.raise_after_write_app(Probe())))
+    assert isinstance(served.error, AppError)
+    assert served.status == "200 OK" and served.body == b"partial"
+    [outcome] = outcomes
+    assert isinstance(outcome.error, AppError)
+    assert outcome.headers_sent
+    assert outcome.status == "200 OK"
+
+
+def test_declined_filter_with_on_close_closes_once_and_counts_the_body() -> None:
+    """A filter layer that leaves a body alone still closes the app's iterable
+    once and runs on_close once; as a filter proxy it sees (and counts) the body."""
+    probe = Probe()
+    outcomes: list[Outcome] = []
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Any:
+        start_response("200 OK", [("Content-Type", "image/png")])
+        return CountingIterable(probe, [b"png"])
+
+    def decide(self: Responder[Any], status: str, headers: Headers) -> bool:
+        return (get_header(headers, "Content-Type") or "").startswith("text/")
+
+    layer = filtering(
+        bytes.upper,
+        decide=decide,
+        on_close=lambda self, outcome: outcomes.append(outcome),
+    )
+    assert plan(layer) == "filter"
+    outcome = run(layer(app))
+    assert outcome.body == b"png" and probe.closes == 1
+    [seen] = outcomes
+    assert seen.bytes_sent == 3 and seen.headers_sent and seen.error is None
+    result: Any = layer(app)(make_environ(), lax_start_response)
+    assert b"".join(result) == b"png"
+    result.close()
+    result.close()
+    assert probe.closes == 2 and len(outcomes) == 2
 
 
 # -- per-request state ----------------------------------------------------------------
@@ -521,11 +832,11 @@ def test_middleware_refuses_a_non_callable_app() -> None:
         Tag()("not an app")  # type: ignore[arg-type]
 
 
-def test_middleware_without_observer_says_so() -> None:
+def test_middleware_without_responder_says_so() -> None:
     class Empty(Middleware):
         pass
 
-    with pytest.raises(TypeError, match="Empty sets no observer class"):
+    with pytest.raises(TypeError, match="Empty sets no responder class"):
         Empty()(simple_app([]))
 
 
@@ -539,7 +850,7 @@ def test_layer_exposes_app_and_configuration_and_repr() -> None:
 
 def test_repr_hides_secret_options() -> None:
     class Secretive(Middleware):
-        observer = Observer
+        responder = Responder
         secret_options = frozenset({"secret"})
 
         def __init__(self) -> None:
@@ -556,6 +867,11 @@ def test_repr_hides_secret_options() -> None:
 )
 def test_status_code(status: str, code: int) -> None:
     assert status_code(status) == code
+
+
+def test_outcome_code() -> None:
+    assert Outcome("404 Not Found", [], True, 0, None, False).code == 404
+    assert Outcome(None, None, False, 0, None, False).code == 0
 
 
 @pytest.mark.parametrize(
@@ -582,68 +898,19 @@ def test_header_helpers_are_case_insensitive() -> None:
 
 
 def test_on_request_runs_before_the_app_and_can_set_environ_keys() -> None:
-    def on_request(self: Observer) -> None:
+    def on_request(self: Responder[Any]) -> None:
         self.environ["middleware.request_id"] = "r-1"
 
     def app(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
         start_response("200 OK", text_headers())
         return [environ["middleware.request_id"].encode()]
 
-    assert run(hooked(on_request=on_request)(app)).body == b"r-1"
+    layer = hooked(on_request=on_request)
+    assert plan(layer) == "direct"
+    assert run(layer(app)).body == b"r-1"
 
 
-def test_for_request_builds_an_observer_for_a_custom_layer() -> None:
-    environ = make_environ()
-    observer = CloseRecorder.observer.for_request(CloseRecorder(), environ, run_sr)
-    result = observer.respond(simple_app([b"ok"]))
-    assert list(result) == [b"ok"]
-    result.close()  # type: ignore[attr-defined]
-    assert records(environ)[0].status == "200 OK"
-
-
-def run_sr(status: str, headers: Any, exc_info: Any = None) -> Any:
-    return lambda data: None
-
-
-def test_declined_transformer_with_on_close_delegates_iteration() -> None:
-    probe = Probe()
-    closes: list[int] = []
-
-    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Any:
-        start_response("200 OK", [("Content-Type", "image/png")])
-        return CountingIterable(probe, [b"png"])
-
-    layer = transformer(
-        on_start=lambda self: setattr(self, "transforming", False),
-        on_close=lambda self: closes.append(1),
-        transform=lambda self, data: data.upper(),
-    )
-    outcome = run(layer(app))
-    assert outcome.body == b"png" and probe.closes == 1 and closes == [1]
-    # The server iterates the app's own iterator, not the proxy's __next__.
-    result: Any = layer(app)(make_environ(), run_sr)
-    assert type(iter(result)) is type(iter([b""]))
-    result.close()
-    assert probe.closes == 2
-
-
-def test_identity_transformer_passes_bytes_and_drops_content_length() -> None:
-    outcome = run(transformer()(simple_app([b"ab", b"c"], text_headers(3))))
-    assert outcome.chunks == [b"ab", b"c"] and outcome.header("Content-Length") is None
-
-
-def test_content_length_goes_even_if_on_start_assigns_new_headers() -> None:
-    def on_start(self: Transformer) -> None:
-        self.headers = [*(self.headers or []), ("X-New", "list")]
-
-    layer = transformer(on_start=on_start, transform=lambda self, d: d + d)
-    outcome = run(layer(simple_app([b"ab"], text_headers(2))))
-    assert outcome.body == b"abab"
-    assert outcome.header("Content-Length") is None
-    assert outcome.header("X-New") == "list"
-
-
-class _FailingRecovery(Observer):
+class _FailingRecovery(Responder[Any]):
     def recover(
         self, exc: Exception
     ) -> tuple[str, list[tuple[str, str]], bytes] | None:
@@ -651,11 +918,11 @@ class _FailingRecovery(Observer):
 
 
 class FailingRecovery(Middleware):
-    observer = _FailingRecovery
+    responder = _FailingRecovery
 
 
-class _DecliningRecovery(Observer):
-    declined: list[Exception] = []
+class _DecliningRecovery(Responder[Any]):
+    declined: ClassVar[list[Exception]] = []
 
     def recover(
         self, exc: Exception
@@ -665,14 +932,15 @@ class _DecliningRecovery(Observer):
 
 
 class DecliningRecovery(Middleware):
-    observer = _DecliningRecovery
+    responder = _DecliningRecovery
 
 
 def test_a_recover_hook_that_raises_is_logged_and_the_app_error_propagates(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     app = conformance.raise_before_start_app(conformance.Probe())
-    outcome = run(FailingRecovery()(app))
+    with caplog.at_level(logging.ERROR, logger="middleware.proxy"):
+        outcome = run(FailingRecovery()(app))
     assert isinstance(outcome.error, AppError)
     assert "_FailingRecovery.recover() raised" in caplog.text
 
@@ -680,6 +948,7 @@ def test_a_recover_hook_that_raises_is_logged_and_the_app_error_propagates(
 def test_recover_returning_none_lets_the_error_propagate_and_is_not_asked_late() -> (
     None
 ):
+    _DecliningRecovery.declined.clear()
     before = conformance.raise_before_start_app(conformance.Probe())
     outcome = run(DecliningRecovery()(before))
     assert isinstance(outcome.error, AppError)
@@ -693,8 +962,8 @@ def test_recover_returning_none_lets_the_error_propagate_and_is_not_asked_late()
 # -- on_request answering the request itself ------------------------------------------
 
 
-class _Gate(Observer):
-    def on_request(self) -> Any:
+class _Gate(Responder["Gate"]):
+    def on_request(self) -> Answer | None:
         if self.environ.get("PATH_INFO") == "/open":
             return None
         body = CountingFile(self.middleware.probe, b"denied")
@@ -703,7 +972,7 @@ class _Gate(Observer):
 
 
 class Gate(Middleware):
-    observer = _Gate
+    responder = _Gate
 
     def __init__(self) -> None:
         self.probe = conformance.Probe()
@@ -795,7 +1064,7 @@ def test_answer_middleware(kind: str, method: str) -> None:
 
 
 class _Scoped(_Retired):
-    """_Retired, answering only under /old: the core need not ask it elsewhere."""
+    """_Retired, answering only under /old: the layer need not ask it elsewhere."""
 
     answers_under = "/old"
 
@@ -825,7 +1094,7 @@ def test_answers_under_skips_answer_outside_the_prefix(method: str) -> None:
     assert outcome.status == "410 Gone"
 
 
-def test_a_middleware_with_neither_observer_nor_answer_is_refused() -> None:
+def test_a_middleware_with_neither_responder_nor_answer_is_refused() -> None:
     class Nothing(Middleware):
         pass
 
