@@ -25,7 +25,7 @@ import harness
 from paste.auth.basic import AuthBasicHandler
 
 from middleware.auth import BasicAuth
-from middleware.passwords import make_bcrypt, verify
+from middleware.auth.passwords import make_bcrypt, verify
 
 HEADERS = [("Content-Type", "text/plain"), ("Content-Length", "2")]
 PASSWORD = "correct horse battery staple"

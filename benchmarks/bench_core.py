@@ -1,4 +1,4 @@
-"""Cost of one layer: the core's observer against the cheapest hand-written wrapper.
+"""Cost of one layer: the core's proxies against the cheapest hand-written wrapper.
 
 Runs in one process, on one request shape (GET, a one-chunk list body, served by a
 minimal in-process server loop that iterates and closes):
@@ -8,15 +8,16 @@ minimal in-process server loop that iterates and closes):
   closure returning a close-proxy object whose ``__iter__`` is the app's iterator;
 - ``closure+sr``: the same, also wrapping start_response (as any layer that sees the
   status must);
-- ``observer-pass``: our Observer with only ``on_start`` (sees status and headers);
-- ``observer-close``: ``on_start`` and ``on_close`` (what an access log or a timer
-  needs; the fair match for ``closure+sr``);
-- ``observer-body``: ``watch_body`` (counts bytes: every chunk passes through Python).
+- ``start``: a Responder with only ``on_start`` (sees status and headers: the start
+  proxy, a closure around start_response; the fair match for ``closure+sr``);
+- ``close``: ``on_start`` and ``on_close`` (what a timer needs: the close proxy);
+- ``body``: ``counts_body`` and ``on_close`` (what an access log needs: the body
+  proxy, every chunk passes through Python).
 
 Each is stacked 1, 3 and 6 deep. Printed: the median microseconds per request over
 the repeats, the overhead per layer over ``bare``, and that overhead as a ratio of
-``closure``'s and of ``closure+sr``'s at the same depth. The target (issue 2) is at
-most 1.5x the minimal wrapper's overhead per layer. Timings are medians because
+``closure``'s and of ``closure+sr``'s at the same depth. The target (issue 16): a
+start layer at most 1.5x ``closure+sr``. Timings are medians because
 shared machines are noisy; compare ratios, not absolute figures, across machines.
 
 Run: ``python benchmarks/bench_core.py [--repeat 15] [--number 20000]``
@@ -30,7 +31,8 @@ import timeit
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from middleware import Middleware, Observer, compose
+from middleware import Middleware, Outcome, Responder, compose
+from middleware.wsgi import Headers
 
 App = Callable[[dict[str, Any], Any], Iterable[bytes]]
 
@@ -90,36 +92,36 @@ def closure_sr(app: App) -> App:
     return wrapped
 
 
-class _Pass(Observer):
-    def on_start(self) -> None:
+class _Start(Responder[Middleware]):
+    def on_start(self, status: str, headers: Headers) -> None:
         pass
 
 
-class _Close(Observer):
-    def on_start(self) -> None:
+class _Close(Responder[Middleware]):
+    def on_start(self, status: str, headers: Headers) -> None:
         pass
 
-    def on_close(self) -> None:
-        pass
-
-
-class _Body(Observer):
-    watch_body = True
-
-    def on_close(self) -> None:
+    def on_close(self, outcome: Outcome) -> None:
         pass
 
 
-def middleware_for(observer: type[Observer]) -> Callable[[], Middleware]:
-    return type(observer.__name__, (Middleware,), {"observer": observer})
+class _Body(Responder[Middleware]):
+    counts_body = True
+
+    def on_close(self, outcome: Outcome) -> None:
+        pass
+
+
+def middleware_for(responder: type[Responder[Any]]) -> Callable[[], Middleware]:
+    return type(responder.__name__, (Middleware,), {"responder": responder})
 
 
 LAYERS: dict[str, Callable[[], Callable[[App], App]]] = {
     "closure": lambda: closure,
     "closure+sr": lambda: closure_sr,
-    "observer-pass": middleware_for(_Pass),
-    "observer-close": middleware_for(_Close),
-    "observer-body": middleware_for(_Body),
+    "start": middleware_for(_Start),
+    "close": middleware_for(_Close),
+    "body": middleware_for(_Body),
 }
 
 

@@ -3,9 +3,9 @@
 Two requests (issue 4), each through a minimal server loop (call, iterate, close):
 
 - **normal**: the app returns a one-chunk body. Printed: microseconds over the bare
-  app. Target: no more than one observer layer of the foundation benchmark; the
-  body-watching observer (what the catcher is: it must see errors while iterating)
-  and the pass observer are measured in the same run for that comparison.
+  app. Target: no more than one body layer of the core benchmark; the body layer
+  (what the catcher is: it must see errors while iterating) and the start layer
+  are measured in the same run for that comparison.
 - **raising**: the app raises before start_response. Both middlewares answer 500
   and report the traceback. Paste writes it to ``wsgi.errors``; ours logs it to
   ``middleware.errors``, here with a handler formatting into a StringIO, so both pay
@@ -28,7 +28,8 @@ import harness
 from harness import App
 from paste.exceptions.errormiddleware import ErrorMiddleware
 
-from middleware import ErrorCatcher, Middleware, Observer
+from middleware import ErrorCatcher, Middleware, Responder
+from middleware.wsgi import Headers
 
 HEADERS = [("Content-Type", "text/plain"), ("Content-Length", "12")]
 
@@ -42,21 +43,21 @@ def boom(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
     raise ValueError("boom")
 
 
-class _Body(Observer):
-    watch_body = True
+class _Body(Responder[Middleware]):
+    counts_body = True
 
 
-class _Pass(Observer):
-    def on_start(self) -> None:
+class _Start(Responder[Middleware]):
+    def on_start(self, status: str, headers: Headers) -> None:
         pass
 
 
-class BodyObserver(Middleware):
-    observer = _Body
+class BodyLayer(Middleware):
+    responder = _Body
 
 
-class PassObserver(Middleware):
-    observer = _Pass
+class StartLayer(Middleware):
+    responder = _Start
 
 
 def serve(app: App) -> int:
@@ -96,8 +97,8 @@ def main() -> None:
     print()
     print("normal request: overhead over the bare app, us")
     rows = [
-        ("pass observer", PassObserver()(ok)),
-        ("body observer", BodyObserver()(ok)),
+        ("start layer", StartLayer()(ok)),
+        ("body layer", BodyLayer()(ok)),
         ("ErrorCatcher", ErrorCatcher()(ok)),
         ("paste ErrorMiddleware", ErrorMiddleware(ok, debug=False)),
     ]
@@ -107,8 +108,8 @@ def main() -> None:
         print(f"  {name:<22} {overhead[name]:8.3f}")
     catcher = overhead["ErrorCatcher"]
     print(
-        f"  ErrorCatcher / body observer: {catcher / overhead['body observer']:.2f}x;"
-        f" / pass observer: {catcher / overhead['pass observer']:.2f}x"
+        f"  ErrorCatcher / body layer: {catcher / overhead['body layer']:.2f}x;"
+        f" / start layer: {catcher / overhead['start layer']:.2f}x"
     )
     print()
     print("raising request (500 answered, traceback reported), us/request")

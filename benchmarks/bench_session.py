@@ -4,8 +4,8 @@ Three requests (issue 6), each through a minimal server loop (call, iterate, clo
 each with a fresh copy of one environ:
 
 - **untouched**: the app never looks at the session (the cookie is sent anyway).
-  Target: no more than one observer layer; two are measured in the same run for
-  that comparison: a pass observer (on_start only) and one that, like the session,
+  Target: no more than one start layer; two are measured in the same run for
+  that comparison: a start layer (on_start only) and one that, like the session,
   also puts an object in the environ (on_request).
 - **read**: the app reads a key of an existing session.
 - **write**: the app changes a key of an existing session, so it is saved.
@@ -32,9 +32,10 @@ import harness
 from beaker.middleware import SessionMiddleware
 from harness import App
 
-from middleware import Middleware, Observer
+from middleware import Middleware, Responder
 from middleware.session import MemoryStore, Session
 from middleware.session.codec import VERIFIED_SIZE, Codec
+from middleware.wsgi import Headers
 
 SECRET = "benchmark-secret-" + "x" * 32
 NOW = int(time.time())
@@ -67,27 +68,28 @@ def make_apps(key: str, save: bool) -> dict[str, App]:
     return {"untouched": untouched, "read": read, "write": write}
 
 
-class _Pass(Observer):
-    def on_start(self) -> None:
+class _Start(Responder[Middleware]):
+    def on_start(self, status: str, headers: Headers) -> None:
         pass
 
 
-class PassObserver(Middleware):
-    observer = _Pass
+class StartLayer(Middleware):
+    responder = _Start
 
 
-class _Keyed(Observer):
-    def on_request(self) -> None:
-        self.environ["bench.key"] = self
+class _Keyed(Responder[Middleware]):
+    def __init__(self, middleware: Middleware, environ: dict[str, Any]) -> None:
+        super().__init__(middleware, environ)
+        environ["bench.key"] = object()
 
-    def on_start(self) -> None:
+    def on_start(self, status: str, headers: Headers) -> None:
         pass
 
 
-class KeyedObserver(Middleware):
+class KeyedLayer(Middleware):
     """The least a session layer does: put an object in the environ, look at start."""
 
-    observer = _Keyed
+    responder = _Keyed
 
 
 def cookie_from(app: Wrap) -> str:
@@ -153,12 +155,12 @@ def main() -> None:
     base = {"REQUEST_METHOD": "GET", "PATH_INFO": "/", "wsgi.url_scheme": "http"}
     plain = make_apps("unused", save=False)["untouched"]
     bare = timed(plain, base)
-    pass_layer = timed(PassObserver()(plain), base) - bare
-    keyed_layer = timed(KeyedObserver()(plain), base) - bare
+    pass_layer = timed(StartLayer()(plain), base) - bare
+    keyed_layer = timed(KeyedLayer()(plain), base) - bare
     print(f"bare app: {bare:.2f} us/request (median of {args.repeat} x {args.number})")
-    print(f"one pass observer layer (on_start): {pass_layer:.2f} us over the bare app")
+    print(f"one start layer (on_start): {pass_layer:.2f} us over the bare app")
     print(
-        "one observer layer putting a key in the environ (on_request, on_start): "
+        "one start layer putting a key in the environ (__init__, on_start): "
         f"{keyed_layer:.2f} us\n"
     )
 
@@ -211,8 +213,8 @@ def main() -> None:
         "Beaker's cookie read)\n"
     )
     untouched = results["ours, cookie", "untouched"]
-    print(f"untouched / one pass observer layer: {untouched / pass_layer:.2f}x")
-    print(f"untouched / one environ-key observer layer: {untouched / keyed_layer:.2f}x")
+    print(f"untouched / one start layer: {untouched / pass_layer:.2f}x")
+    print(f"untouched / one environ-key start layer: {untouched / keyed_layer:.2f}x")
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ from middleware import (
     StaticFiles,
     compose,
 )
-from middleware.passwords import make_bcrypt
+from middleware.auth.passwords import make_bcrypt
 
 App = Callable[[dict[str, Any], Any], Iterable[bytes]]
 

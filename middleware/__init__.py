@@ -8,8 +8,8 @@ from __future__ import annotations
 from .access_log import AccessLog
 from .auth import BasicAuth
 from .compose import compose, describe
+from .compress import Compress, Gzip
 from .errors import ErrorCatcher
-from .gzip import Compress, Gzip
 from .proxy import BodyFilter, Layer, Middleware, Outcome, Responder
 from .session import Session, get_session
 from .static import StaticFiles

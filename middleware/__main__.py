@@ -32,7 +32,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from .passwords import BCRYPT_MAX_BYTES, make_bcrypt
+from .auth.passwords import BCRYPT_MAX_BYTES, make_bcrypt
 
 
 def htpasswd(path: Path, user: str, password: str, rounds: int = 12) -> bool:

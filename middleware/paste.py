@@ -39,9 +39,9 @@ from typing import Any
 
 from .access_log import AccessLog
 from .auth import BasicAuth
-from .proxy import Middleware
+from .compress import Compress, Gzip
 from .errors import ErrorCatcher
-from .gzip import Compress, Gzip
+from .proxy import Middleware
 from .session import MemoryStore, RedisStore, Session, SQLiteStore, Store
 from .static import StaticFiles
 

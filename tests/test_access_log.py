@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from middleware import AccessLog, ErrorCatcher, compose
-from middleware import access_log as access_log_module
 from middleware import testing as conformance
 from middleware.access_log import RequestIdFilter, escape, request_id_var
+from middleware.access_log import middleware as access_log_module
 from middleware.testing import AppError, Served, Style, Subject, make_environ, run
 from middleware.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
@@ -269,7 +269,7 @@ def test_file_wrapper_is_handed_on_as_is(records: list[logging.LogRecord]) -> No
 
 
 def test_status_after_an_exc_info_replacement(records: list[logging.LogRecord]) -> None:
-    app = conformance.exc_info_replace_app(conformance.Probe())
+    app = conformance.apps.exc_info_replace_app(conformance.Probe())
     serve(AccessLog("tests.access", format="{s} {E}"), app)
     assert records[0].getMessage() == "500 -"
 

@@ -18,10 +18,11 @@ from typing import Any
 import pytest
 from webob import Request
 
-from middleware import auth as auth_module
 from middleware import testing as conformance
 from middleware.auth import BasicAuth, read_htpasswd
-from middleware.passwords import UnsupportedHash, hash_kind, make_bcrypt, verify
+from middleware.auth import middleware as auth_module
+from middleware.auth.passwords import UnsupportedHash, hash_kind, make_bcrypt, verify
+from middleware.auth.throttle import Failures
 from middleware.testing import Served, Style, Subject
 from middleware.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
@@ -466,7 +467,7 @@ def test_throttling_off() -> None:
 
 
 def test_the_failure_table_is_bounded() -> None:
-    failures = auth_module._Failures(window=60, limit=5)
+    failures = Failures(window=60, limit=5)
     for index in range(20):
         failures.add(f"a:{index}", now=float(index))
     assert len(failures.counts) == 5

@@ -8,7 +8,8 @@ import pytest
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from middleware import compose, describe
-from middleware.testing import make_environ, run, text_headers
+from middleware.testing import make_environ, run
+from middleware.testing.apps import text_headers
 from middleware.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 from .sample_middleware import CloseRecorder, Tag, Upper

@@ -481,7 +481,7 @@ def test_bad_configuration_names_the_option(
 
 def test_conformance_of_a_raising_app_with_the_catcher_debug() -> None:
     # Errors are AppError in the kit: the debug JSON names it.
-    app = conformance.raise_before_start_app(conformance.Probe())
+    app = conformance.apps.raise_before_start_app(conformance.Probe())
     environ = make_environ()
     environ["HTTP_ACCEPT"] = "application/json"
     body = json.loads(run(ErrorCatcher(debug=True)(app), environ).body)

@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 
 from middleware import Compress, Gzip
 from middleware import testing as conformance
-from middleware.gzip import AVAILABLE, DEFAULT_TYPES, _zstd_coder
+from middleware.compress import AVAILABLE, DEFAULT_TYPES
+from middleware.compress.coders import zstd_coder
 from middleware.http import ACCEPT_ENCODING_LIMIT, accepted_encodings
 from middleware.testing import Served, Style, Subject, make_environ, run
 from middleware.wsgi import StartResponse, WSGIApplication, WSGIEnvironment, add_vary
@@ -553,7 +554,7 @@ def close(result: object) -> None:
 def test_both_zstd_apis_stream_flushed_frames(name: str) -> None:
     """The stdlib's API (here through its backport, as Python 3.14's
     compression.zstd is not on this machine) and the zstandard package's."""
-    coder_class = _zstd_coder(importlib.import_module(name))
+    coder_class = zstd_coder(importlib.import_module(name))
     assert coder_class is not None
     coder = coder_class(3)
     decode = incremental("zstd")
@@ -576,7 +577,7 @@ def test_missing_libraries_leave_their_codings_out() -> None:
         "for name in ('brotli', 'brotlicffi', 'zstandard', 'backports.zstd',"
         " 'compression.zstd'):\n"
         "    sys.modules[name] = None\n"
-        "from middleware.gzip import AVAILABLE, Compress\n"
+        "from middleware.compress import AVAILABLE, Compress\n"
         "print(AVAILABLE, Compress().encodings)\n"
         "try:\n"
         "    Compress(encodings=['br'])\n"

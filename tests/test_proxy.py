@@ -16,15 +16,8 @@ from middleware import BodyFilter, Layer, Middleware, Outcome, Responder
 from middleware import testing as conformance
 from middleware.http import client_address
 from middleware.proxy import plan
-from middleware.testing import (
-    AppError,
-    CountingFile,
-    CountingIterable,
-    Probe,
-    make_environ,
-    run,
-    text_headers,
-)
+from middleware.testing import AppError, Probe, make_environ, run
+from middleware.testing.apps import CountingFile, CountingIterable, text_headers
 from middleware.wsgi import (
     Answer,
     Headers,
@@ -457,7 +450,7 @@ def test_replace_status_sends_another_status_and_only_for_that_start(
 
     outcome = run(layer(simple_app([b"x"])))
     assert outcome.status == "203 Non-Authoritative Information"
-    replaced = run(layer(conformance.exc_info_replace_app(Probe())))
+    replaced = run(layer(conformance.apps.exc_info_replace_app(Probe())))
     assert statuses == ["200 OK", "200 OK", "500 Internal Server Error"]
     assert replaced.status == "500 Internal Server Error"
     assert replaced.body == conformance.BODY
@@ -752,7 +745,7 @@ def test_outcome_of_an_app_raising_after_write_is_the_status_that_went_out(
     sent, with the error."""
     outcomes: list[Outcome] = []
     layer = capturing(outcomes, **members)
-    served = run(layer(conformance.raise_after_write_app(Probe())))
+    served = run(layer(conformance.apps.raise_after_write_app(Probe())))
     assert isinstance(served.error, AppError)
     assert served.status == "200 OK" and served.body == b"partial"
     [outcome] = outcomes
@@ -938,7 +931,7 @@ class DecliningRecovery(Middleware):
 def test_a_recover_hook_that_raises_is_logged_and_the_app_error_propagates(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    app = conformance.raise_before_start_app(conformance.Probe())
+    app = conformance.apps.raise_before_start_app(conformance.Probe())
     with caplog.at_level(logging.ERROR, logger="middleware.proxy"):
         outcome = run(FailingRecovery()(app))
     assert isinstance(outcome.error, AppError)
@@ -949,11 +942,11 @@ def test_recover_returning_none_lets_the_error_propagate_and_is_not_asked_late()
     None
 ):
     _DecliningRecovery.declined.clear()
-    before = conformance.raise_before_start_app(conformance.Probe())
+    before = conformance.apps.raise_before_start_app(conformance.Probe())
     outcome = run(DecliningRecovery()(before))
     assert isinstance(outcome.error, AppError)
     assert len(_DecliningRecovery.declined) == 1
-    late = conformance.raise_iterating_app(conformance.Probe(), first=b"partial")
+    late = conformance.apps.raise_iterating_app(conformance.Probe(), first=b"partial")
     outcome = run(DecliningRecovery()(late))
     assert isinstance(outcome.error, AppError) and outcome.body == b"partial"
     assert len(_DecliningRecovery.declined) == 1  # bytes were out: never asked
@@ -1033,7 +1026,7 @@ class _Retired(Middleware):
 
     def answer(self, environ: WSGIEnvironment) -> Answer | None:
         if environ["PATH_INFO"] == "/old":
-            body = conformance.CountingIterable(self.probe, [b"gone\n"])
+            body = conformance.apps.CountingIterable(self.probe, [b"gone\n"])
             return self.gone[0], self.gone[1], body
         return None
 
@@ -1042,7 +1035,7 @@ class _Retired(Middleware):
 @pytest.mark.parametrize("method", ["GET", "HEAD"])
 def test_answer_middleware(kind: str, method: str) -> None:
     retired = _Retired()
-    app = conformance.list_app(conformance.Probe())
+    app = conformance.apps.list_app(conformance.Probe())
     outcome = conformance.answered(
         conformance.Subject("retired", retired),
         app,
@@ -1080,7 +1073,7 @@ class _Scoped(_Retired):
 @pytest.mark.parametrize("method", ["GET", "HEAD"])
 def test_answers_under_skips_answer_outside_the_prefix(method: str) -> None:
     scoped = _Scoped()
-    app = conformance.list_app(conformance.Probe())
+    app = conformance.apps.list_app(conformance.Probe())
     cases = [("/old", "410 Gone"), ("/new", "200 OK"), ("/older", "200 OK")]
     for path, status in cases:
         outcome = conformance.run(scoped(app), conformance.make_environ(method, path))

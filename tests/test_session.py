@@ -51,6 +51,8 @@ OLD_SECRET = "o" * 32
 def signed(secret: str, payload: Any, kind: str = "cookie") -> str:
     """*payload* signed as a Session with *secret* signs a cookie (or a record)."""
     return Codec(secret.encode(), (), f"middleware.session.{kind}").dumps(payload)
+
+
 NOW = 1_700_000_000
 
 
@@ -656,7 +658,6 @@ def _flip(value: str) -> str:
 
 
 def _swap_signature(value: str) -> str:
-    other = Session(OLD_SECRET)
     raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
     forged = signed(OLD_SECRET, {"c": NOW, "t": NOW, "d": {"count": 99}})
     forged_raw = base64.urlsafe_b64decode(forged + "=" * (-len(forged) % 4))

@@ -2,9 +2,10 @@
 back.
 
 Signing is HMAC-SHA256 over the payload, compared in constant time, in the format of
-WebOb's :class:`~webob.cookies.SignedSerializer` (:class:`_Signer`), one per secret: the current secret signs, the
-fallbacks only verify. The payload is compact JSON, never pickle; a payload over
-:data:`COMPRESS_OVER` bytes is zlib-compressed when that makes it smaller.
+WebOb's :class:`~webob.cookies.SignedSerializer` (:class:`_Signer`), one per secret:
+the current secret signs, the fallbacks only verify. The payload is compact JSON,
+never pickle; a payload over :data:`COMPRESS_OVER` bytes is zlib-compressed when
+that makes it smaller.
 
 A value that verified is remembered (at most :data:`VERIFIED_SIZE` per codec, each
 at most :data:`VERIFIED_LENGTH` characters, the memo emptied when full) with the
@@ -23,7 +24,6 @@ import json
 import zlib
 from collections.abc import Callable
 from typing import Any
-
 
 __all__ = ["COMPRESS_OVER", "VERIFIED_LENGTH", "VERIFIED_SIZE", "Codec"]
 

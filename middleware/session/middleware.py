@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime
 import logging
 import re
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from ..http import TOKEN
 from ..proxy import Middleware, Responder

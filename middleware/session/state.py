@@ -233,7 +233,8 @@ class SessionData(MutableMapping[str, Any]):
 
     def respond(self, status: str, headers: Headers) -> None:
         """Called by the middleware at ``start_response``: save if needed and add
-        Set-Cookie and Vary to *headers*. A session never touched adds nothing. On an exc_info replacement the same cookie is added again; a 5xx
+        Set-Cookie and Vary to *headers*. A session never touched adds nothing.
+        On an exc_info replacement the same cookie is added again; a 5xx
         response saves nothing (a failed request should not half-change a session).
         """
         if self._data is None and not self._accessed:

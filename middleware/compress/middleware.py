@@ -1,232 +1,21 @@
-"""Response compression: :class:`Compress` (zstd, br and gzip) and :class:`Gzip`.
-
-Bodies are compressed as they stream: every chunk the app yields or writes goes
-through one compressor object and is flushed (a sync flush) before it is passed on, so
-server-sent events and token streams keep flowing and memory stays flat whatever the
-body size. The coding is chosen from the request's parsed ``Accept-Encoding``
-(:func:`middleware.http.accepted_encodings`), never by substring matching.
-
-What is left alone, and why, is listed on :class:`Compress`; a response left alone
-after a plain ``start_response`` is the app's own iterable, untouched, so
-``wsgi.file_wrapper`` and sendfile keep working.
-"""
+"""The middleware: :class:`Compress` and :class:`Gzip`, which decide per response at
+``start_response``, and the body filter that streams a compressed body."""
 
 from __future__ import annotations
 
-import importlib
 import logging
-import re
-import zlib
 from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from .http import accepted_encodings
-from .proxy import Middleware, Responder
-from .wsgi import COMPRESS_KEY, Headers, WSGIEnvironment, add_vary, status_code
+from ..http import accepted_encodings
+from ..proxy import Middleware, Responder
+from ..wsgi import Headers, WSGIEnvironment, add_vary, status_code
+from .coders import AVAILABLE, CODINGS, Coder, GzipCoder
+from .policy import DEFAULT_TYPES, ENVIRON_KEY, types_pattern
 
 log = logging.getLogger("middleware.gzip")
 
-__all__ = ["AVAILABLE", "DEFAULT_TYPES", "Compress", "Gzip"]
-
-
-class Coder:
-    """One response's compressor, made on first use.
-
-    :meth:`chunk` compresses and flushes one chunk, so it decodes on arrival;
-    :meth:`last` compresses the final chunk and ends the stream (a body that is one
-    chunk is compressed in one call, with no compressor object); :meth:`end` ends
-    it with no more data. Subclasses supply the four library calls.
-    """
-
-    __slots__ = ("level", "_compressor")
-
-    def __init__(self, level: int) -> None:
-        self.level = level
-        self._compressor: Any = None
-
-    def chunk(self, data: bytes) -> bytes:
-        compressor = self._compressor
-        if compressor is None:
-            compressor = self._compressor = self.open()
-        return self.flushed(compressor, data)
-
-    def last(self, data: bytes) -> bytes:
-        compressor = self._compressor
-        if compressor is None:
-            return self.whole(data)
-        return self.ended(compressor, data)
-
-    def end(self) -> bytes:
-        return self.last(b"")
-
-    def open(self) -> Any:
-        """A streaming compressor at :attr:`level`."""
-        raise NotImplementedError
-
-    def flushed(self, compressor: Any, data: bytes) -> bytes:
-        """*data* compressed and flushed, the stream left open."""
-        raise NotImplementedError
-
-    def ended(self, compressor: Any, data: bytes) -> bytes:
-        """*data* compressed, and the stream ended."""
-        raise NotImplementedError
-
-    def whole(self, data: bytes) -> bytes:
-        """*data* as one complete stream."""
-        raise NotImplementedError
-
-
-class _Gzip(Coder):
-    __slots__ = ()
-
-    def open(self) -> Any:
-        return zlib.compressobj(self.level, zlib.DEFLATED, 31)  # 31: gzip framing
-
-    def flushed(self, compressor: Any, data: bytes) -> bytes:
-        return compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)  # type: ignore[no-any-return]
-
-    def ended(self, compressor: Any, data: bytes) -> bytes:
-        return compressor.compress(data) + compressor.flush()  # type: ignore[no-any-return]
-
-    def whole(self, data: bytes) -> bytes:
-        return zlib.compress(data, self.level, 31)
-
-
-def _import(*names: str) -> Any:
-    """The first of these modules that imports, or None."""
-    for name in names:
-        try:
-            return importlib.import_module(name)
-        except ImportError:  # not installed: try the next, else the coding is off
-            continue
-    return None
-
-
-_brotli = _import("brotli", "brotlicffi")
-
-
-class _Brotli(Coder):
-    __slots__ = ()
-
-    def open(self) -> Any:
-        return _brotli.Compressor(quality=self.level)
-
-    def flushed(self, compressor: Any, data: bytes) -> bytes:
-        return compressor.process(data) + compressor.flush()  # type: ignore[no-any-return]
-
-    def ended(self, compressor: Any, data: bytes) -> bytes:
-        return compressor.process(data) + compressor.finish()  # type: ignore[no-any-return]
-
-    def whole(self, data: bytes) -> bytes:
-        return _brotli.compress(data, quality=self.level)  # type: ignore[no-any-return]
-
-
-def _zstd_coder(module: Any) -> type[Coder] | None:
-    """The zstd coder class for *module*: the stdlib's API (``compression.zstd``
-    on 3.14+, or its ``backports.zstd``), or the ``zstandard`` package's."""
-    if module is None:
-        return None
-    if hasattr(getattr(module, "ZstdCompressor", None), "FLUSH_BLOCK"):
-        block = module.ZstdCompressor.FLUSH_BLOCK
-        frame = module.ZstdCompressor.FLUSH_FRAME
-
-        class _ZstdStd(Coder):
-            __slots__ = ()
-
-            def open(self) -> Any:
-                return module.ZstdCompressor(level=self.level)
-
-            def flushed(self, compressor: Any, data: bytes) -> bytes:
-                return compressor.compress(data, block)  # type: ignore[no-any-return]
-
-            def ended(self, compressor: Any, data: bytes) -> bytes:
-                return compressor.compress(data, frame)  # type: ignore[no-any-return]
-
-            def whole(self, data: bytes) -> bytes:
-                return module.compress(data, level=self.level)  # type: ignore[no-any-return]
-
-        return _ZstdStd
-    flush_block = module.COMPRESSOBJ_FLUSH_BLOCK
-
-    class _ZstdPackage(Coder):
-        __slots__ = ()
-
-        def open(self) -> Any:
-            return module.ZstdCompressor(level=self.level).compressobj()
-
-        def flushed(self, compressor: Any, data: bytes) -> bytes:
-            return compressor.compress(data) + compressor.flush(flush_block)  # type: ignore[no-any-return]
-
-        def ended(self, compressor: Any, data: bytes) -> bytes:
-            return compressor.compress(data) + compressor.flush()  # type: ignore[no-any-return]
-
-        def whole(self, data: bytes) -> bytes:
-            return module.ZstdCompressor(level=self.level).compress(data)  # type: ignore[no-any-return]
-
-    return _ZstdPackage
-
-
-# The stdlib's module first (no extra dependency where it exists), then its
-# backport, then the zstandard package.
-_zstd = _zstd_coder(_import("compression.zstd", "backports.zstd", "zstandard"))
-
-
-# name: (coder class or None when its library is missing, default level, levels,
-# the extra that installs the library). Level ranges: zlib's 1-9; brotli's 0-11;
-# zstd's 1-19 (20-22 need windows larger than the 8 MB browsers accept).
-_CODINGS: dict[str, tuple[type[Coder] | None, int, range, str]] = {
-    "zstd": (_zstd, 3, range(1, 20), "zstd"),
-    "br": (_Brotli if _brotli else None, 4, range(0, 12), "brotli"),
-    "gzip": (_Gzip, 6, range(1, 10), ""),
-}
-
-#: The codings whose library is importable here, in the default preference order.
-AVAILABLE: tuple[str, ...] = tuple(
-    name for name, (factory, *_) in _CODINGS.items() if factory is not None
-)
-
-#: Media types compressed by default. ``*`` matches within one part of the type;
-#: ``text/event-stream`` is left out unless ``event_stream=True``. Images (except
-#: SVG, BMP and icons), audio, video, archives and WOFF fonts are compressed already.
-DEFAULT_TYPES: tuple[str, ...] = (
-    "text/*",
-    "application/json",
-    "application/*+json",
-    "application/javascript",
-    "application/x-javascript",
-    "application/ecmascript",
-    "application/xml",
-    "application/*+xml",
-    "application/wasm",
-    "application/x-ndjson",
-    "application/graphql",
-    "application/x-www-form-urlencoded",
-    "application/rtf",
-    "application/x-sh",
-    "application/vnd.ms-fontobject",
-    "font/ttf",
-    "font/otf",
-    "application/x-font-ttf",
-    "image/svg+xml",
-    "image/bmp",
-    "image/x-icon",
-    "image/vnd.microsoft.icon",
-)
-
-#: The environ key an app sets to False to keep its response uncompressed.
-ENVIRON_KEY = COMPRESS_KEY
-
-
-def _types_pattern(types: Iterable[str]) -> re.Pattern[str]:
-    parts = []
-    for pattern in types:
-        if not isinstance(pattern, str) or pattern.count("/") != 1:
-            raise ValueError(
-                f"types: each entry must be a media type such as 'text/*', "
-                f"got {pattern!r}"
-            )
-        parts.append(re.escape(pattern.strip().lower()).replace(r"\*", "[^/]*"))
-    return re.compile("|".join(parts) or "(?!)")
+__all__ = ["Compress", "Gzip"]
 
 
 # What an Accept-Encoding value gets; see Compress._negotiate.
@@ -311,7 +100,7 @@ class Compress(Middleware):
 
     responder = _Compressing
     #: The codings this class may offer (:class:`Gzip` narrows it).
-    codings: ClassVar[tuple[str, ...]] = tuple(_CODINGS)
+    codings: ClassVar[tuple[str, ...]] = tuple(CODINGS)
 
     def __init__(
         self,
@@ -329,7 +118,7 @@ class Compress(Middleware):
         if isinstance(types, str):
             raise ValueError(f"types: expected a list of media types, got {types!r}")
         self.types = tuple(types)
-        self._types = _types_pattern(self.types)
+        self._types = types_pattern(self.types)
         if not isinstance(event_stream, bool):
             raise ValueError(
                 f"event_stream: expected True or False, got {event_stream!r}"
@@ -340,7 +129,7 @@ class Compress(Middleware):
         self._known_types: dict[str, bool] = {}
         self._negotiated: dict[str | None, _Choice] = {}
         self._coders: dict[str, tuple[type[Coder], int]] = {
-            name: (_CODINGS[name][0] or _Gzip, self.level[name])
+            name: (CODINGS[name][0] or GzipCoder, self.level[name])
             for name in self.encodings  # each one's library was checked above
         }
 
@@ -362,8 +151,8 @@ class Compress(Middleware):
                 raise ValueError(
                     f"encodings: {name!r} is not one of {', '.join(self.codings)}"
                 )
-            if _CODINGS[name][0] is None:
-                extra = _CODINGS[name][3]
+            if CODINGS[name][0] is None:
+                extra = CODINGS[name][3]
                 raise ValueError(
                     f"encodings: {name!r} needs a library that is not installed "
                     f"(pip install 'wsgi-middleware-toolkit[{extra}]')"
@@ -371,7 +160,7 @@ class Compress(Middleware):
         return chosen
 
     def _check_levels(self, level: int | Mapping[str, int] | None) -> dict[str, int]:
-        levels = {name: _CODINGS[name][1] for name in self.encodings}
+        levels = {name: CODINGS[name][1] for name in self.encodings}
         if level is None:
             return levels
         if isinstance(level, int) and not isinstance(level, bool):
@@ -391,7 +180,7 @@ class Compress(Middleware):
                 raise ValueError(
                     f"level: {name!r} is not one of the encodings {self.encodings!r}"
                 )
-            allowed = _CODINGS[name][2]
+            allowed = CODINGS[name][2]
             if isinstance(value, bool) or value not in allowed:
                 raise ValueError(
                     f"level: {name} takes {allowed.start}..{allowed.stop - 1}, "

@@ -1,169 +1,32 @@
-"""HTTP Basic authentication: :class:`BasicAuth`, with htpasswd files, safe parsing,
-a cache of verified credentials and throttling of failures.
-
-A request passes to the app only with credentials that verify; anything else is
-answered here (401, or 429 while throttled), never with a 500. On success
-``REMOTE_USER`` (the user name) and ``AUTH_TYPE`` (``Basic``) are set, always
-overwriting what was there: an identity is never taken from upstream.
-"""
+"""The middleware: :class:`BasicAuth`, which lets a request through to the app
+only with credentials that verify, and answers the rest with a 401 or a 429."""
 
 from __future__ import annotations
 
-import binascii
-import json
 import logging
-import math
 import os
-import secrets
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from hashlib import blake2b
 from pathlib import Path
 
-from .http import client_address, prefers_json
-from .proxy import Middleware
-from .wsgi import Answer, WSGIEnvironment, status_pages
+from ..http import client_address, prefers_json
+from ..proxy import Middleware
+from ..wsgi import Answer, WSGIEnvironment, status_pages
+from .cache import VerifiedCache
+from .credentials import parse_basic
+from .htpasswd import Htpasswd
 from .passwords import UnsupportedHash, hash_kind, load_bcrypt, verify
+from .throttle import Failures
 
-__all__ = ["BasicAuth", "HEADER_LIMIT", "read_htpasswd"]
+__all__ = ["BasicAuth", "Check"]
 
 log = logging.getLogger("middleware.auth")
 
-#: Authorization headers longer than this are refused unread (a 401).
-HEADER_LIMIT = 4096
 #: A check callable: ``(username, password, environ) -> bool``.
 Check = Callable[[str, str, WSGIEnvironment], bool]
 
 #: The clock failures and the cache are timed by; tests replace it.
 clock = time.monotonic
-
-
-def read_htpasswd(
-    path: str | os.PathLike[str], allow_plaintext: bool = False
-) -> dict[str, str]:
-    """The users of an htpasswd file, ``{user: hash}``.
-
-    Blank lines and ``#`` comments are skipped; the first entry of a user wins (as
-    in Apache). Every hash must be in a supported format.
-
-    :raises ValueError: a malformed line, naming the file and the line number.
-    :raises OSError: the file cannot be read.
-    """
-    users: dict[str, str] = {}
-    text = Path(path).read_text(encoding="utf-8")
-    for number, line in enumerate(text.splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        user, sep, stored = line.partition(":")
-        if not sep or not user or not stored:
-            raise ValueError(f"{path}, line {number}: expected 'user:hash'")
-        try:
-            hash_kind(stored, allow_plaintext)
-        except UnsupportedHash as exc:
-            raise ValueError(f"{path}, line {number} (user {user!r}): {exc}") from None
-        users.setdefault(user, stored)
-    return users
-
-
-class _Htpasswd:
-    """An htpasswd file's users, re-read when its modification time changes
-    (looked at no more than once a second). A reload that fails keeps the last
-    good users and logs the error."""
-
-    def __init__(self, path: Path, allow_plaintext: bool) -> None:
-        self.path = path
-        self.allow_plaintext = allow_plaintext
-        self.mtime = path.stat().st_mtime_ns
-        self.users = read_htpasswd(path, allow_plaintext)
-        self._next_check = clock() + 1.0
-        self._lock = threading.Lock()
-
-    def current(self) -> dict[str, str]:
-        now = clock()
-        if now < self._next_check:
-            return self.users
-        with self._lock:
-            if now < self._next_check:
-                return self.users
-            self._next_check = now + 1.0
-            try:
-                mtime = self.path.stat().st_mtime_ns
-                if mtime != self.mtime:
-                    self.users = read_htpasswd(self.path, self.allow_plaintext)
-                    self.mtime = mtime
-                    log.info("reloaded %s: %d users", self.path, len(self.users))
-            except (OSError, ValueError, UnicodeDecodeError) as exc:  # keep serving
-                log.error(
-                    "could not reload %s, keeping the last users: %s", self.path, exc
-                )
-        return self.users
-
-
-class _Failures:
-    """Failed attempts per key (a client address, a user name) in a fixed window.
-    Bounded: past *limit* keys, the expired ones are dropped, then the oldest."""
-
-    def __init__(self, window: float, limit: int = 100_000) -> None:
-        self.window = window
-        self.limit = limit
-        self.counts: dict[str, tuple[int, float]] = {}
-        self._lock = threading.Lock()
-
-    def add(self, key: str, now: float) -> None:
-        with self._lock:
-            count, start = self.counts.get(key, (0, now))
-            if now - start >= self.window:
-                count, start = 0, now
-            self.counts[key] = (count + 1, start)
-            if len(self.counts) > self.limit:
-                self.counts = {
-                    k: v for k, v in self.counts.items() if now - v[1] < self.window
-                }
-                while len(self.counts) > self.limit:
-                    del self.counts[next(iter(self.counts))]
-
-    def retry_after(self, key: str, now: float, maximum: int) -> int:
-        """Seconds until *key* may try again (0: now)."""
-        entry = self.counts.get(key)
-        if entry is None or entry[0] < maximum:
-            return 0
-        left = self.window - (now - entry[1])
-        return math.ceil(left) if left > 0 else 0
-
-    def clear(self, key: str) -> None:
-        if key in self.counts:  # the common case, a clean record, takes no lock
-            with self._lock:
-                self.counts.pop(key, None)
-
-
-def _credentials(header: str) -> tuple[str, bytes] | None:
-    """``(user, password)`` from an ``Authorization`` value, or None when it is not
-    well-formed Basic credentials. The scheme is case-insensitive; user and
-    password are read as UTF-8, else latin-1 (what some clients send), and the
-    password is returned as UTF-8 bytes, the form hashes are made from."""
-    if len(header) > HEADER_LIMIT:
-        return None
-    scheme, _, token = header.strip().partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        raw = binascii.a2b_base64(token.strip().encode("ascii"), strict_mode=True)
-    except (binascii.Error, UnicodeEncodeError, ValueError):  # not base64: a 401
-        return None
-    user_raw, colon, password = raw.partition(b":")
-    if not colon or not user_raw:
-        return None
-    try:
-        user = user_raw.decode("utf-8")
-    except UnicodeDecodeError:  # not UTF-8: latin-1, which decodes any bytes
-        user = user_raw.decode("latin-1")
-    try:
-        password.decode("utf-8")
-    except UnicodeDecodeError:  # latin-1 from the client: as UTF-8, like the hashes
-        password = password.decode("latin-1").encode("utf-8")
-    return user, password
 
 
 class BasicAuth(Middleware):
@@ -173,7 +36,7 @@ class BasicAuth(Middleware):
     door):
 
     :param users: a mapping of user name to password hash (any format of
-        :mod:`middleware.passwords`).
+        :mod:`middleware.auth.passwords`).
     :param htpasswd: the path of an htpasswd file (``htpasswd -B``); re-read when it
         changes.
     :param check: a callable ``(username, password, environ) -> bool``.
@@ -235,7 +98,7 @@ class BasicAuth(Middleware):
             raise ValueError(
                 f"allow_plaintext: expected True or False, got {allow_plaintext!r}"
             )
-        self._htpasswd: _Htpasswd | None = None
+        self._htpasswd: Htpasswd | None = None
         self._users: dict[str, str] | None = None
         if users is not None:
             if not isinstance(users, Mapping) or not users:
@@ -253,7 +116,7 @@ class BasicAuth(Middleware):
         elif htpasswd is not None:
             path = Path(htpasswd)
             try:
-                self._htpasswd = _Htpasswd(path, allow_plaintext)
+                self._htpasswd = Htpasswd(path, allow_plaintext, clock())
             except OSError as exc:
                 raise ValueError(
                     f"htpasswd: cannot read {str(path)!r}: {exc.strerror}"
@@ -313,13 +176,12 @@ class BasicAuth(Middleware):
             load_bcrypt()  # an error now, naming the extra, not at the first login
         escaped = realm.replace("\\", "\\\\").replace('"', '\\"')
         self._challenge = f'Basic realm="{escaped}", charset="UTF-8"'
-        self._cache: dict[bytes, float] = {}
-        self._cache_key = secrets.token_bytes(32)
-        self._failures = _Failures(failure_window)
+        self._cache = VerifiedCache()
+        self._failures = Failures(failure_window)
 
     def _current(self) -> dict[str, str]:
         if self._htpasswd is not None:
-            return self._htpasswd.current()
+            return self._htpasswd.current(clock())
         return self._users or {}
 
     # -- per request ---------------------------------------------------------------
@@ -335,7 +197,7 @@ class BasicAuth(Middleware):
             return self._refuse(environ)
         now = clock()
         address = client_address(environ, self.trusted_proxies)
-        credentials = _credentials(header)
+        credentials = parse_basic(header)
         if credentials is None:
             if self.max_failures is not None:
                 self._failures.add("a:" + address, now)
@@ -367,12 +229,8 @@ class BasicAuth(Middleware):
         stored = "" if users is None else users.get(user)
         key = b""
         if self.cache_ttl and stored is not None:
-            message = b"\0".join(
-                (user.encode("utf-8"), password, stored.encode("utf-8"))
-            )
-            key = blake2b(message, key=self._cache_key).digest()
-            expires = self._cache.get(key)
-            if expires is not None and expires > now:
+            key = self._cache.key(user, password, stored)
+            if self._cache.fresh(key, now):
                 return True
         if self._check is not None:
             ok = bool(self._check(user, password.decode("utf-8"), environ))
@@ -385,10 +243,7 @@ class BasicAuth(Middleware):
         else:
             ok = verify(password, stored, self.allow_plaintext)
         if ok and key:
-            cache = self._cache
-            cache[key] = now + self.cache_ttl
-            if len(cache) > self.cache_size:
-                del cache[next(iter(cache))]
+            self._cache.remember(key, now + self.cache_ttl, self.cache_size)
         return ok
 
     def _is_exempt(self, environ: WSGIEnvironment) -> bool:

@@ -1,0 +1,44 @@
+"""The cache of verified credentials: :class:`VerifiedCache`."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from hashlib import blake2b
+
+__all__ = ["VerifiedCache"]
+
+
+class VerifiedCache:
+    """Credentials that verified, each until its expiry time, keyed by a keyed
+    BLAKE2b MAC of user, password and stored hash under a per-process random key:
+    no password is kept, and a changed hash misses the cache. Bounded by the size
+    given to :meth:`remember`: past it, the oldest entry is dropped. Iterating
+    gives the keys."""
+
+    def __init__(self) -> None:
+        self.entries: dict[bytes, float] = {}
+        self._secret = secrets.token_bytes(32)
+
+    def key(self, user: str, password: bytes, stored: str) -> bytes:
+        """The cache key of these credentials against this *stored* hash."""
+        message = b"\0".join((user.encode("utf-8"), password, stored.encode("utf-8")))
+        return blake2b(message, key=self._secret).digest()
+
+    def fresh(self, key: bytes, now: float) -> bool:
+        """Whether *key* is remembered and not yet expired at *now*."""
+        expires = self.entries.get(key)
+        return expires is not None and expires > now
+
+    def remember(self, key: bytes, expires: float, size: int) -> None:
+        """Remember *key* until *expires*, keeping at most *size* entries."""
+        entries = self.entries
+        entries[key] = expires
+        if len(entries) > size:
+            del entries[next(iter(entries))]
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.entries)
