@@ -686,7 +686,7 @@ def test_remembered_misses_stay_misses_and_hostile_paths_stay_refused(
     assert "/static/link-out.txt" in roomy._misses  # a safe miss is remembered
     assert not hostile & roomy._misses  # a refused path never is
 
-    monkeypatch.setattr("middleware.static.MISS_MEMO_SIZE", 4)
+    monkeypatch.setattr("middleware.static.table.MISS_MEMO_SIZE", 4)
     static = StaticFiles(root)
     first = [get(static, server_path(url)).status for url, _ in TRAVERSAL]
     for n in range(10):

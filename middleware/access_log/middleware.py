@@ -7,11 +7,11 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
-import re
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 from ..http import client_address
+from ..options import REFUSED, Count, Flag, Option, Text
 from ..proxy import Middleware, Outcome, Responder
 from ..wsgi import REQUEST_ID_KEY, Headers, WSGIEnvironment
 from .formats import FORMATS, UNSAFE, Clock, compile_format, environ_key, escape, uri
@@ -129,6 +129,31 @@ class _Logging(Responder["AccessLog"]):
         return clock.stamps(self.arrived)[0]
 
 
+class LoggerOption(Option[logging.Logger]):
+    """A logger, or the name of one (what an ini file gives)."""
+
+    expects = "a name or a Logger"
+
+    def accept(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return logging.getLogger(value)
+        return value if isinstance(value, logging.Logger) else REFUSED
+
+
+class LevelOption(Option[int]):
+    """A logging level: an int, or a name such as ``"INFO"``."""
+
+    expects = "a logging level such as 'INFO'"
+
+    def accept(self, value: Any) -> Any:
+        if isinstance(value, str):
+            level = logging.getLevelName(value.upper())
+            return level if isinstance(level, int) else REFUSED
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        return REFUSED
+
+
 class AccessLog(Middleware):
     """Log one line per request, when its response is closed.
 
@@ -155,6 +180,16 @@ class AccessLog(Middleware):
     """
 
     responder = _Logging
+    #: The declarations each option is checked (and read from ini files) by.
+    options: ClassVar[dict[str, Option[Any]]] = {
+        "logger": LoggerOption(),
+        "format": Text(),
+        "level": LevelOption(),
+        "trusted_proxies": Count(),
+        "request_id_header": Text(r"[A-Za-z0-9-]+", expects="a header name"),
+        "trust_request_id": Flag(),
+        "utc": Flag(),
+    }
 
     def __init__(
         self,
@@ -166,41 +201,25 @@ class AccessLog(Middleware):
         trust_request_id: bool = False,
         utc: bool = False,
     ) -> None:
-        if isinstance(logger, str):
-            logger = logging.getLogger(logger)
-        elif not isinstance(logger, logging.Logger):
-            raise ValueError(f"logger: expected a name or a Logger, got {logger!r}")
-        self.logger = logger
-        if not isinstance(format, str):
-            raise ValueError(f"format: expected a string, got {format!r}")
-        self.format = format
+        options = self.options
+        self.logger: logging.Logger = options["logger"].check("logger", logger)
+        self.format: str = options["format"].check("format", format)
         self._render = (
             None if format == "json" else compile_format(FORMATS.get(format, format))
         )
         self._apache = format in FORMATS
-        self.level = _check_level(level)
-        if (
-            isinstance(trusted_proxies, bool)
-            or not isinstance(trusted_proxies, int)
-            or trusted_proxies < 0
-        ):
-            raise ValueError(
-                f"trusted_proxies: expected an int >= 0, got {trusted_proxies!r}"
-            )
-        self.trusted_proxies = trusted_proxies
-        if not isinstance(request_id_header, str) or not re.fullmatch(
-            r"[A-Za-z0-9-]+", request_id_header
-        ):
-            raise ValueError(
-                f"request_id_header: expected a header name, got {request_id_header!r}"
-            )
-        self.request_id_header = request_id_header
+        self.level: int = options["level"].check("level", level)
+        self.trusted_proxies: int = options["trusted_proxies"].check(
+            "trusted_proxies", trusted_proxies
+        )
+        self.request_id_header: str = options["request_id_header"].check(
+            "request_id_header", request_id_header
+        )
         self._request_id_key = environ_key(request_id_header)
-        for name, value in (("trust_request_id", trust_request_id), ("utc", utc)):
-            if not isinstance(value, bool):
-                raise ValueError(f"{name}: expected True or False, got {value!r}")
-        self.trust_request_id = trust_request_id
-        self.utc = utc
+        self.trust_request_id: bool = options["trust_request_id"].check(
+            "trust_request_id", trust_request_id
+        )
+        self.utc: bool = options["utc"].check("utc", utc)
         self._clock = Clock(utc)
 
     def client_address(self, environ: WSGIEnvironment) -> str:
@@ -278,13 +297,3 @@ class AccessLog(Middleware):
         )
         record.__dict__.update(fields)
         logger.handle(record)
-
-
-def _check_level(level: int | str) -> int:
-    if isinstance(level, str):
-        value = logging.getLevelName(level.upper())
-        if isinstance(value, int):
-            return value
-    elif isinstance(level, int) and not isinstance(level, bool):
-        return level
-    raise ValueError(f"level: expected a logging level such as 'INFO', got {level!r}")
