@@ -23,9 +23,10 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, ClassVar
 
 from .http import prefers_json
+from .options import Dotted, Flag, Option
 from .proxy import Middleware, Responder
 from .wsgi import REQUEST_ID_KEY, ExcInfo, Headers, WSGIEnvironment
 
@@ -200,6 +201,10 @@ def render_html(page: ErrorPage) -> bytes:
 # -- the middleware --------------------------------------------------------------------
 
 
+def _exception(value: object) -> bool:
+    return isinstance(value, type) and issubclass(value, BaseException)
+
+
 class _Catching(Responder["ErrorCatcher"]):
     """Reports every error and answers those that came before any byte went out."""
 
@@ -234,6 +239,13 @@ class ErrorCatcher(Middleware):
     """
 
     responder = _Catching
+    #: The declarations each option is checked (and read from ini files) by.
+    options: ClassVar[dict[str, Option[Any]]] = {
+        "debug": Flag(),
+        "on_error": Dotted(many=True, expects="a list or tuple of callables"),
+        "expected": Dotted(many=True, expects="exception classes", item=_exception),
+        "render": Dotted(none=True),
+    }
 
     def __init__(
         self,
@@ -242,25 +254,18 @@ class ErrorCatcher(Middleware):
         expected: type[BaseException] | Iterable[type[BaseException]] = (),
         render: Callable[[ErrorPage], tuple[str, bytes]] | None = None,
     ) -> None:
-        if not isinstance(debug, bool):
-            raise ValueError(f"debug: expected True or False, got {debug!r}")
-        self.debug = debug
-        if not isinstance(on_error, list | tuple) or not all(
-            callable(reporter) for reporter in on_error
-        ):
-            raise ValueError(
-                f"on_error: expected a list or tuple of callables, got {on_error!r}"
-            )
-        self.on_error = tuple(on_error)
+        options = self.options
+        self.debug: bool = options["debug"].check("debug", debug)
+        self.on_error: tuple[Reporter, ...] = options["on_error"].check(
+            "on_error", on_error
+        )
         types = (expected,) if isinstance(expected, type) else expected
-        if not isinstance(types, list | tuple) or not all(
-            isinstance(item, type) and issubclass(item, BaseException) for item in types
-        ):
-            raise ValueError(f"expected: expected exception classes, got {expected!r}")
-        self.expected = tuple(types)
-        if render is not None and not callable(render):
-            raise ValueError(f"render: expected a callable, got {render!r}")
-        self._render = render
+        self.expected: tuple[type[BaseException], ...] = options["expected"].check(
+            "expected", types if isinstance(types, list | tuple) else expected
+        )
+        self._render: Callable[[ErrorPage], tuple[str, bytes]] | None = options[
+            "render"
+        ].check("render", render)
 
     def report(self, exc: BaseException, environ: WSGIEnvironment) -> None:
         """Log one caught error and run the reporters (expected types and

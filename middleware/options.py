@@ -155,7 +155,7 @@ class Seconds(Option[T]):
         super().__init__(none=none)
         self.positive = positive
         self.whole = whole
-        if whole:
+        if whole and positive:
             self.expects = "a positive number of seconds (int or timedelta)"
         else:
             self.expects = "a number of seconds " + ("> 0" if positive else ">= 0")
@@ -275,18 +275,24 @@ class Dotted(Option[Any]):
     ``package.module:attribute``; with *many*, a list of them."""
 
     def __init__(
-        self, *, expects: str = "a callable", many: bool = False, none: bool = False
+        self,
+        *,
+        expects: str = "a callable",
+        many: bool = False,
+        item: Callable[[Any], bool] = callable,
+        none: bool = False,
     ) -> None:
         super().__init__(none=none)
         self.expects = expects
         self.many = many
+        self.item = item
 
     def accept(self, value: Any) -> Any:
         if self.many:
-            if not isinstance(value, list | tuple) or not all(map(callable, value)):
+            if not isinstance(value, list | tuple) or not all(map(self.item, value)):
                 return REFUSED
             return tuple(value)
-        return value if callable(value) else REFUSED
+        return value if self.item(value) else REFUSED
 
     def convert(self, text: str, here: Path) -> Any:
         if self.many:

@@ -30,17 +30,17 @@ variable names).
 from __future__ import annotations
 
 import configparser
-import importlib
 import os
-import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from . import options
 from .access_log import AccessLog
 from .auth import BasicAuth
 from .compress import Compress, Gzip
 from .errors import ErrorCatcher
+from .options import Count, Option, PathOption
 from .proxy import Middleware
 from .session import MemoryStore, RedisStore, Session, SQLiteStore, Store
 from .static import StaticFiles
@@ -56,11 +56,6 @@ __all__ = [
     "static",
 ]
 
-_TRUE = {"true", "yes", "on", "1"}
-_FALSE = {"false", "no", "off", "0"}
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw]?)", re.IGNORECASE)
-
 
 class _Ini:
     """Where options come from: the ini file's directory, for relative paths."""
@@ -74,81 +69,27 @@ class _Ini:
 Converter = Callable[[str, _Ini], Any]
 
 
-def text(value: str, ini: _Ini) -> str:
-    return value
-
-
-def boolean(value: str, ini: _Ini) -> bool:
-    word = value.strip().lower()
-    if word in _TRUE:
-        return True
-    if word in _FALSE:
-        return False
-    raise ValueError("expected true or false (yes/no, on/off, 1/0)")
-
-
-def integer(value: str, ini: _Ini) -> int:
-    try:
-        return int(value.strip())
-    except ValueError:
-        raise ValueError("expected a whole number") from None
-
-
-def number(value: str, ini: _Ini) -> float:
-    try:
-        return float(value.strip())
-    except ValueError:
-        raise ValueError("expected a number") from None
-
-
-def words(value: str, ini: _Ini) -> list[str]:
-    return [word for word in re.split(r"[\s,]+", value) if word]
-
-
-def path(value: str, ini: _Ini) -> str:
-    if not value.strip():
-        raise ValueError("expected a path")
-    return str(ini.here / os.path.expanduser(value.strip()))
-
-
-def duration(value: str, ini: _Ini) -> int:
-    match = _DURATION.fullmatch(value.strip())
-    if match is None:
-        raise ValueError("expected a duration: seconds, or 30s, 15m, 2h, 14d, 1w")
-    amount, unit = match.groups()
-    return round(float(amount) * _UNITS[unit.lower() or "s"])
-
-
-def optional(convert: Converter) -> Converter:
-    """*convert*, or None for ``none`` (or an empty value)."""
+def declared(option: Option[Any]) -> Converter:
+    """The converter of an option its middleware declares (:mod:`middleware.options`):
+    the ini rule is the option's own, beside its Python rule."""
 
     def converter(value: str, ini: _Ini) -> Any:
-        if value.strip().lower() in ("", "none"):
-            return None
-        return convert(value, ini)
+        return option.parse(value, ini.here)
 
     return converter
 
 
-def dotted(value: str, ini: _Ini) -> Any:
-    """An object named ``package.module:attribute`` (or ``package.module.attr``)."""
-    name = value.strip()
-    module, sep, attribute = name.partition(":")
-    if not sep:
-        module, _, attribute = name.rpartition(".")
-    if not module or not attribute:
-        raise ValueError("expected a dotted name, package.module:attribute")
-    try:
-        found: Any = importlib.import_module(module)
-        for part in attribute.split("."):
-            found = getattr(found, part)
-    except (ImportError, AttributeError) as exc:
-        raise ValueError(f"cannot import it: {exc}") from None
-    return found
+def text(value: str, ini: _Ini) -> str:
+    return value
 
 
-def dotted_list(value: str, ini: _Ini) -> list[Any]:
-    return [dotted(word, ini) for word in words(value, ini)]
+def integer(value: str, ini: _Ini) -> int:
+    converted: int = Count().convert(value, ini.here)
+    return converted
+
+
+def words(value: str, ini: _Ini) -> list[str]:
+    return options.words(value)
 
 
 def environment(value: str, ini: _Ini) -> str:
@@ -164,8 +105,10 @@ def environment_list(value: str, ini: _Ini) -> list[str]:
     return [environment(name, ini) for name in words(value, ini)]
 
 
-def levels(value: str, ini: _Ini) -> int | dict[str, int]:
+def levels(value: str, ini: _Ini) -> int | dict[str, int] | None:
     """Compress's level: one number, or ``br:5 gzip:6`` per coding."""
+    if value.strip().lower() in ("", "none"):
+        return None
     if ":" not in value:
         return integer(value, ini)
     result = {}
@@ -196,99 +139,60 @@ def store(value: str, ini: _Ini) -> Store | None:
     if spec == "memory":
         return MemoryStore()
     if spec.startswith("sqlite:"):
-        return SQLiteStore(path(spec[len("sqlite:") :], ini))
+        return SQLiteStore(PathOption().convert(spec[len("sqlite:") :], ini.here))
     if spec.startswith(("redis://", "rediss://", "unix://")):
         return RedisStore(spec)
     raise ValueError("expected cookie, memory, sqlite:PATH or a redis:// URL")
 
 
+def _optional_text(value: str, ini: _Ini) -> str | None:
+    return None if value.strip().lower() in ("", "none") else value
+
+
 # -- what each factory accepts --------------------------------------------------------
 
-_COMPRESSION: dict[str, Converter] = {
-    "min_size": integer,
-    "types": words,
-    "event_stream": boolean,
-}
+
+def _options(cls: type[Middleware], **others: Converter) -> dict[str, Converter]:
+    """A middleware's declared options as converters, and *others* (the options it
+    checks by rules of its own, and the ini-only ones such as ``secret_env``)."""
+    declarations: dict[str, Option[Any]] = getattr(cls, "options", {})
+    converters = {name: declared(option) for name, option in declarations.items()}
+    converters.update(others)
+    return converters
+
 
 #: Each factory: the middleware class and its options' converters. Keys that are not
 #: constructor arguments (``secret_env``) are resolved by :func:`_rename`.
 FACTORIES: dict[str, tuple[type[Middleware], dict[str, Converter]]] = {
-    "gzip": (Gzip, {"level": integer, **_COMPRESSION}),
-    "compress": (
-        Compress,
-        {"encodings": words, "level": optional(levels), **_COMPRESSION},
-    ),
+    "gzip": (Gzip, _options(Gzip, level=integer)),
+    "compress": (Compress, _options(Compress, encodings=words, level=levels)),
     "session": (
         Session,
-        {
-            "secret": text,
-            "secret_env": environment,
-            "fallback_secrets": words,
-            "fallback_secrets_env": environment_list,
-            "store": store,
-            "cookie_name": text,
-            "max_age": duration,
-            "idle_timeout": optional(duration),
-            "reissue_after": optional(duration),
-            "secure": optional(boolean),
-            "httponly": boolean,
-            "samesite": optional(text),
-            "path": text,
-            "domain": optional(text),
-        },
+        _options(
+            Session,
+            secret=text,
+            secret_env=environment,
+            fallback_secrets=words,
+            fallback_secrets_env=environment_list,
+            store=store,
+            path=text,
+            domain=_optional_text,
+        ),
     ),
-    "basic_auth": (
-        BasicAuth,
-        {
-            "realm": text,
-            "htpasswd": path,
-            "check": dotted,
-            "exempt": words,
-            "cache_ttl": duration,
-            "cache_size": integer,
-            "max_failures": optional(integer),
-            "failure_window": duration,
-            "trusted_proxies": integer,
-            "allow_plaintext": boolean,
-        },
-    ),
-    "access_log": (
-        AccessLog,
-        {
-            "logger": text,
-            "format": text,
-            "level": text,
-            "trusted_proxies": integer,
-            "request_id_header": text,
-            "trust_request_id": boolean,
-            "utc": boolean,
-        },
-    ),
+    "basic_auth": (BasicAuth, _options(BasicAuth)),
+    "access_log": (AccessLog, _options(AccessLog)),
     "static": (
         StaticFiles,
-        {
-            "directory": path,
-            "prefix": text,
-            "max_age": optional(duration),
-            "immutable": optional(text),
-            "index": optional(text),
-            "precompressed": boolean,
-            "dotfiles": text,
-            "follow_symlinks": boolean,
-            "autorefresh": boolean,
-            "fallthrough": boolean,
-            "content_types": pairs,
-        },
+        _options(
+            StaticFiles,
+            directory=declared(PathOption()),
+            prefix=text,
+            immutable=_optional_text,
+            index=_optional_text,
+            content_types=pairs,
+        ),
     ),
-    "errors": (
-        ErrorCatcher,
-        {
-            "debug": boolean,
-            "expected": dotted_list,
-            "on_error": dotted_list,
-            "render": dotted,
-        },
-    ),
+    "errors": (ErrorCatcher, _options(ErrorCatcher)),
 }
 
 # Options read under another name than the constructor's.

@@ -469,7 +469,10 @@ def test_render_html_without_request_id() -> None:
         ({"on_error": [1]}, "on_error: expected a list or tuple of callables"),
         ({"expected": ValueError()}, "expected: expected exception classes"),
         ({"expected": [int]}, "expected: expected exception classes"),
-        ({"render": "page.html"}, "render: expected a callable, got 'page.html'"),
+        (
+            {"render": "page.html"},
+            "render: expected a callable or None, got 'page.html'",
+        ),
     ],
 )
 def test_bad_configuration_names_the_option(

@@ -26,7 +26,8 @@ from middleware import (
     Session,
     StaticFiles,
 )
-from middleware.paste import FACTORIES, duration
+from middleware.options import Seconds
+from middleware.paste import FACTORIES
 from middleware.proxy import Layer
 from middleware.session import MemoryStore, SQLiteStore
 from middleware.wsgi import StartResponse, WSGIEnvironment
@@ -200,7 +201,7 @@ def test_call_form_and_conversions(tmp_path: Path) -> None:
      ("14d", 1209600), ("1w", 604800), (" 3 D ", 259200)],
 )  # fmt: skip
 def test_durations(value: str, seconds: int) -> None:
-    assert duration(value, None) == seconds  # type: ignore[arg-type]
+    assert Seconds().parse(value, Path()) == seconds
 
 
 # (section body, the message's pattern)

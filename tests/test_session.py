@@ -610,7 +610,7 @@ BAD_OPTIONS: list[tuple[dict[str, Any], str]] = [
     ({"idle_timeout": 100, "max_age": 10}, "idle_timeout: 100 is longer than max_age"),
     ({"reissue_after": 100, "idle_timeout": 100}, "reissue_after: 100 must be shorter than idle_timeout"),  # noqa: E501
     ({"reissue_after": 10, "max_age": 10}, "reissue_after: 10 must be shorter than max_age"),  # noqa: E501
-    ({"secure": "yes"}, "secure: expected True or False, got 'yes'"),
+    ({"secure": "yes"}, "secure: expected True or False or None, got 'yes'"),
     ({"httponly": None}, "httponly: expected True or False"),
     ({"samesite": "lenient"}, "samesite: expected 'Lax', 'Strict', 'None' or None"),
     ({"samesite": "None"}, "samesite: 'None' needs secure=True"),

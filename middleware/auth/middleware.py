@@ -8,8 +8,10 @@ import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import Any, ClassVar
 
 from ..http import client_address, prefers_json
+from ..options import Count, Dotted, Flag, Names, Option, PathOption, Seconds, Text
 from ..proxy import Middleware
 from ..wsgi import Answer, WSGIEnvironment, status_pages
 from .cache import VerifiedCache
@@ -27,6 +29,10 @@ Check = Callable[[str, str, WSGIEnvironment], bool]
 
 #: The clock failures and the cache are timed by; tests replace it.
 clock = time.monotonic
+
+
+def _absolute(path: object) -> bool:
+    return isinstance(path, str) and path.startswith("/")
 
 
 class BasicAuth(Middleware):
@@ -60,6 +66,21 @@ class BasicAuth(Middleware):
     :param allow_plaintext: accept plain-text passwords in *users* or the file.
     """
 
+    #: The declarations the plain options are checked (and read from ini files) by;
+    #: ``users``, ``htpasswd`` and ``check`` (exactly one) are checked together.
+    options: ClassVar[dict[str, Option[Any]]] = {
+        "realm": Text(r"[^\x00-\x1f\x7f]*", expects="text without control characters"),
+        "htpasswd": PathOption(none=True),
+        "check": Dotted(expects="a callable (user, password, environ)", none=True),
+        "exempt": Names(_absolute, expects="a list of paths starting with '/'"),
+        "cache_ttl": Seconds(positive=False, whole=False),
+        "cache_size": Count(),
+        "max_failures": Count(minimum=1, none=True),
+        "failure_window": Seconds(whole=False),
+        "trusted_proxies": Count(),
+        "allow_plaintext": Flag(),
+    }
+
     def __init__(
         self,
         realm: str = "Restricted",
@@ -88,16 +109,11 @@ class BasicAuth(Middleware):
                 "users, htpasswd, check: exactly one is required, got "
                 f"{', '.join(sources) or 'none'} (without users, nothing could pass)"
             )
-        if not isinstance(realm, str) or any(
-            ord(c) < 32 or ord(c) == 127 for c in realm
-        ):
-            raise ValueError(
-                f"realm: expected text without control characters, got {realm!r}"
-            )
-        if not isinstance(allow_plaintext, bool):
-            raise ValueError(
-                f"allow_plaintext: expected True or False, got {allow_plaintext!r}"
-            )
+        options = self.options
+        self.realm: str = options["realm"].check("realm", realm)
+        self.allow_plaintext: bool = options["allow_plaintext"].check(
+            "allow_plaintext", allow_plaintext
+        )
         self._htpasswd: Htpasswd | None = None
         self._users: dict[str, str] | None = None
         if users is not None:
@@ -114,7 +130,7 @@ class BasicAuth(Middleware):
                     raise ValueError(f"users[{user!r}]: {exc}") from None
             self._users = dict(users)
         elif htpasswd is not None:
-            path = Path(htpasswd)
+            path = Path(options["htpasswd"].check("htpasswd", htpasswd))
             try:
                 self._htpasswd = Htpasswd(path, allow_plaintext, clock())
             except OSError as exc:
@@ -123,53 +139,22 @@ class BasicAuth(Middleware):
                 ) from None
             if not self._htpasswd.users:
                 raise ValueError(f"htpasswd: {str(path)!r} has no users")
-        elif not callable(check):
-            raise ValueError(
-                f"check: expected a callable (user, password, environ), got {check!r}"
-            )
+        else:
+            options["check"].check("check", check)
         self._check = check
-        if isinstance(exempt, str) or not all(
-            isinstance(p, str) and p.startswith("/") for p in exempt
-        ):
-            raise ValueError(
-                f"exempt: expected a list of paths starting with '/', got {exempt!r}"
-            )
+        exempt = options["exempt"].check("exempt", exempt)
         self.exempt = tuple(p.rstrip("/") or "/" for p in exempt)
-        for name, number in (
-            ("cache_ttl", cache_ttl),
-            ("failure_window", failure_window),
-        ):
-            if (
-                isinstance(number, bool)
-                or not isinstance(number, int | float)
-                or number < 0
-            ):
-                raise ValueError(
-                    f"{name}: expected a number of seconds >= 0, got {number!r}"
-                )
-        if failure_window == 0:
-            raise ValueError("failure_window: expected a number of seconds > 0, got 0")
-        for name, count in (
-            ("cache_size", cache_size),
-            ("trusted_proxies", trusted_proxies),
-        ):
-            if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-                raise ValueError(f"{name}: expected an int >= 0, got {count!r}")
-        if max_failures is not None and (
-            isinstance(max_failures, bool)
-            or not isinstance(max_failures, int)
-            or max_failures < 1
-        ):
-            raise ValueError(
-                f"max_failures: expected an int >= 1 or None, got {max_failures!r}"
-            )
-        self.realm = realm
-        self.cache_ttl = cache_ttl
-        self.cache_size = cache_size
-        self.max_failures = max_failures
-        self.failure_window = failure_window
-        self.trusted_proxies = trusted_proxies
-        self.allow_plaintext = allow_plaintext
+        self.cache_ttl: float = options["cache_ttl"].check("cache_ttl", cache_ttl)
+        self.cache_size: int = options["cache_size"].check("cache_size", cache_size)
+        self.max_failures: int | None = options["max_failures"].check(
+            "max_failures", max_failures
+        )
+        self.failure_window: float = options["failure_window"].check(
+            "failure_window", failure_window
+        )
+        self.trusted_proxies: int = options["trusted_proxies"].check(
+            "trusted_proxies", trusted_proxies
+        )
         if any(
             hash_kind(h, allow_plaintext) == "bcrypt" for h in self._current().values()
         ):

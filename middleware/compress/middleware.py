@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from ..http import accepted_encodings
+from ..options import Count, Flag, Names, Option
 from ..proxy import Middleware, Responder
 from ..wsgi import Headers, WSGIEnvironment, add_vary, status_code
 from .coders import AVAILABLE, CODINGS, Coder, GzipCoder
@@ -99,6 +100,13 @@ class Compress(Middleware):
     """
 
     responder = _Compressing
+    #: The declarations the plain options are checked (and read from ini files) by;
+    #: ``encodings`` and ``level`` depend on each other and are checked together.
+    options: ClassVar[dict[str, Option[Any]]] = {
+        "min_size": Count(),
+        "types": Names(expects="a list of media types"),
+        "event_stream": Flag(),
+    }
     #: The codings this class may offer (:class:`Gzip` narrows it).
     codings: ClassVar[tuple[str, ...]] = tuple(CODINGS)
 
@@ -110,20 +118,15 @@ class Compress(Middleware):
         types: Iterable[str] = DEFAULT_TYPES,
         event_stream: bool = False,
     ) -> None:
+        options = self.options
         self.encodings = self._check_encodings(encodings)
         self.level = self._check_levels(level)
-        if isinstance(min_size, bool) or not isinstance(min_size, int) or min_size < 0:
-            raise ValueError(f"min_size: expected an int >= 0, got {min_size!r}")
-        self.min_size = min_size
-        if isinstance(types, str):
-            raise ValueError(f"types: expected a list of media types, got {types!r}")
-        self.types = tuple(types)
+        self.min_size: int = options["min_size"].check("min_size", min_size)
+        self.types: tuple[str, ...] = options["types"].check("types", types)
         self._types = types_pattern(self.types)
-        if not isinstance(event_stream, bool):
-            raise ValueError(
-                f"event_stream: expected True or False, got {event_stream!r}"
-            )
-        self.event_stream = event_stream
+        self.event_stream: bool = options["event_stream"].check(
+            "event_stream", event_stream
+        )
         self._offer = (*self.encodings, "identity")
         # Per-middleware caches of decisions on header values seen before.
         self._known_types: dict[str, bool] = {}

@@ -7,9 +7,10 @@ from __future__ import annotations
 import datetime
 import logging
 import re
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from ..http import TOKEN
+from ..options import Choice, Flag, Option, Seconds, Text
 from ..proxy import Middleware, Responder
 from ..wsgi import SESSION_KEY, Headers, WSGIEnvironment
 from .cookie import CookiePolicy
@@ -22,11 +23,8 @@ log = logging.getLogger("middleware.session")
 
 #: The shortest secret accepted, in bytes (256 bits, the HMAC-SHA256 key size).
 MIN_SECRET_BYTES = 32
-# RFC 6265 cookie-name: an RFC 9110 token.
-_TOKEN = re.compile(TOKEN)
 # Path and Domain attribute values: no ';', no controls, no spaces in a domain.
 _ATTRIBUTE = re.compile(r"[\x21-\x3a\x3c-\x7e][\x20-\x3a\x3c-\x7e]*")
-_SAMESITE = {"lax": "Lax", "strict": "Strict", "none": "None"}
 
 
 class _SessionResponder(Responder["Session"]):
@@ -73,6 +71,19 @@ class Session(Middleware):
     """
 
     responder = _SessionResponder
+    #: The declarations the plain options are checked (and read from ini files) by;
+    #: the secrets, the store, path and domain have rules of their own.
+    options: ClassVar[dict[str, Option[Any]]] = {
+        "cookie_name": Text(
+            TOKEN, expects="a cookie name (letters, digits and !#$%&'*+-.^_`|~)"
+        ),
+        "max_age": Seconds(),
+        "idle_timeout": Seconds(none=True),
+        "reissue_after": Seconds(none=True),
+        "secure": Flag(none=True),
+        "httponly": Flag(),
+        "samesite": Choice("Lax", "Strict", "None", none=True),
+    }
     secret_options: ClassVar[frozenset[str]] = frozenset({"secret", "fallback_secrets"})
 
     def __init__(
@@ -101,22 +112,19 @@ class Session(Middleware):
             _secret(f"fallback_secrets[{index}]", value)
             for index, value in enumerate(fallback_secrets)
         )
+        options = self.options
         if store is not None and not isinstance(store, Store):
             raise ValueError(
                 f"store: expected None or a store with load, save and delete, "
                 f"got {store!r}"
             )
-        if not isinstance(cookie_name, str) or not _TOKEN.fullmatch(cookie_name):
-            raise ValueError(
-                f"cookie_name: expected a cookie name (letters, digits and "
-                f"!#$%&'*+-.^_`|~), got {cookie_name!r}"
-            )
-        self.max_age: int = _seconds("max_age", max_age)
-        self.idle_timeout = (
-            None if idle_timeout is None else _seconds("idle_timeout", idle_timeout)
+        options["cookie_name"].check("cookie_name", cookie_name)
+        self.max_age: int = options["max_age"].check("max_age", max_age)
+        self.idle_timeout: int | None = options["idle_timeout"].check(
+            "idle_timeout", idle_timeout
         )
-        self.reissue_after = (
-            None if reissue_after is None else _seconds("reissue_after", reissue_after)
+        self.reissue_after: int | None = options["reissue_after"].check(
+            "reissue_after", reissue_after
         )
         if self.idle_timeout is not None and self.idle_timeout > self.max_age:
             raise ValueError(
@@ -129,21 +137,14 @@ class Session(Middleware):
                 f"reissue_after: {self.reissue_after} must be shorter than "
                 f"{'idle_timeout' if self.idle_timeout else 'max_age'} ({limit})"
             )
-        for name, flag in (("secure", secure), ("httponly", httponly)):
-            if not (isinstance(flag, bool) or (name == "secure" and flag is None)):
-                raise ValueError(f"{name}: expected True or False, got {flag!r}")
-        if samesite is not None:
-            if not isinstance(samesite, str) or samesite.lower() not in _SAMESITE:
-                raise ValueError(
-                    "samesite: expected 'Lax', 'Strict', 'None' or None, "
-                    f"got {samesite!r}"
-                )
-            samesite = _SAMESITE[samesite.lower()]
-            if samesite == "None" and secure is not True:
-                raise ValueError(
-                    "samesite: 'None' needs secure=True (browsers refuse a "
-                    f"SameSite=None cookie without Secure), got secure={secure!r}"
-                )
+        options["secure"].check("secure", secure)
+        options["httponly"].check("httponly", httponly)
+        samesite = options["samesite"].check("samesite", samesite)
+        if samesite == "None" and secure is not True:
+            raise ValueError(
+                "samesite: 'None' needs secure=True (browsers refuse a "
+                f"SameSite=None cookie without Secure), got secure={secure!r}"
+            )
         if not isinstance(path, str) or not path.startswith("/"):
             raise ValueError(f"path: expected a path starting with '/', got {path!r}")
         if not _ATTRIBUTE.fullmatch(path):
@@ -217,19 +218,5 @@ def _secret(name: str, value: object) -> bytes:
             f"{name}: expected at least {MIN_SECRET_BYTES} bytes, got {len(value)} "
             "(make one with: python -c "
             "'import secrets; print(secrets.token_urlsafe(32))')"
-        )
-    return value
-
-
-def _seconds(name: str, value: object) -> int:
-    """A duration option as whole seconds (an int or a timedelta), > 0."""
-    if isinstance(value, datetime.timedelta):
-        seconds = value.total_seconds()
-        if seconds == int(seconds):
-            value = int(seconds)
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(
-            f"{name}: expected a positive number of seconds (int or timedelta), "
-            f"got {value!r}"
         )
     return value

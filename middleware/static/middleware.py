@@ -9,9 +9,10 @@ import os
 import re
 import stat
 from collections.abc import Callable, Mapping
-from typing import Literal
+from typing import Any, ClassVar, Literal
 from urllib.parse import quote
 
+from ..options import Choice, Flag, Option, Seconds
 from ..proxy import Middleware
 from ..wsgi import Answer, WSGIEnvironment, status_page
 from .files import NOT_ALLOWED, FileServer
@@ -62,6 +63,18 @@ class StaticFiles(Middleware):
     never passed to the app.
     """
 
+    #: The declarations the plain options are checked (and read from ini files) by;
+    #: ``directory``, ``prefix``, ``immutable``, ``index`` and ``content_types`` have
+    #: rules of their own.
+    options: ClassVar[dict[str, Option[Any]]] = {
+        "max_age": Seconds(positive=False, none=True),
+        "dotfiles": Choice("deny", "ignore", "allow"),
+        "precompressed": Flag(),
+        "follow_symlinks": Flag(),
+        "autorefresh": Flag(),
+        "fallthrough": Flag(),
+    }
+
     def __init__(
         self,
         directory: str | os.PathLike[str],
@@ -89,10 +102,8 @@ class StaticFiles(Middleware):
         prefix = prefix.rstrip("/")
         if any(unsafe(segment) for segment in prefix.split("/")[1:]):
             raise ValueError(f"prefix: expected a plain URL path, got {prefix!r}")
-        if max_age is not None and (
-            isinstance(max_age, bool) or not isinstance(max_age, int) or max_age < 0
-        ):
-            raise ValueError(f"max_age: expected seconds >= 0 or None, got {max_age!r}")
+        options = self.options
+        max_age = options["max_age"].check("max_age", max_age)
         if isinstance(immutable, str):
             try:
                 immutable = re.compile(immutable)
@@ -112,18 +123,14 @@ class StaticFiles(Middleware):
             raise ValueError(
                 f"index: expected a plain file name or None, got {index!r}"
             )
-        if dotfiles not in ("deny", "ignore", "allow"):
-            raise ValueError(
-                f"dotfiles: expected 'deny', 'ignore' or 'allow', got {dotfiles!r}"
-            )
+        dotfiles = options["dotfiles"].check("dotfiles", dotfiles)
         for name, flag in (
             ("precompressed", precompressed),
             ("follow_symlinks", follow_symlinks),
             ("autorefresh", autorefresh),
             ("fallthrough", fallthrough),
         ):
-            if not isinstance(flag, bool):
-                raise ValueError(f"{name}: expected True or False, got {flag!r}")
+            options[name].check(name, flag)
         types = merged_types(content_types)
         self.directory = root
         self.prefix = prefix
