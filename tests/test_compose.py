@@ -2,17 +2,60 @@
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from middleware import compose, describe
-from middleware.testing import make_environ, run
+from middleware import (
+    AccessLog,
+    BasicAuth,
+    ErrorCatcher,
+    Gzip,
+    Session,
+    StaticFiles,
+    compose,
+    describe,
+)
+from middleware import testing as conformance
+from middleware.testing import Subject, make_environ, run
 from middleware.testing.apps import text_headers
 from middleware.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 from .sample_middleware import CloseRecorder, Tag, Upper
+
+STATIC = Path(__file__).parent / "fixtures" / "static"
+QUIET = logging.getLogger("tests.compose.quiet")
+QUIET.addHandler(logging.NullHandler())
+QUIET.propagate = False
+
+
+def whole_stack(app: WSGIApplication) -> WSGIApplication:
+    """Every middleware of the package, in the documented order, around *app*: the
+    kit's styles through it find what one layer alone cannot (cycles between
+    proxies, state shared between threads)."""
+    return compose(
+        app,
+        AccessLog(logger=QUIET),
+        ErrorCatcher(),
+        Gzip(),
+        BasicAuth(users={"alice": "{SHA}+vBmQBJGRZF2yvGajEFBlMp9zFI="}, exempt=["/"]),
+        Session(secret="s" * 32),
+        StaticFiles(STATIC),
+    )
+
+
+# The whole kit through the whole stack (8 threads at once among the styles).
+test_conformance = conformance.suite(
+    Subject("whole-stack", whole_stack, catches_errors=True),
+    Subject(
+        "access-log+errors",
+        lambda app: compose(app, AccessLog(logger=QUIET), ErrorCatcher()),
+        catches_errors=True,
+    ),
+)
 
 
 def app(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:

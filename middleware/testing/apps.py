@@ -67,6 +67,22 @@ class CountingFile(io.BytesIO):
         super().close()
 
 
+class MethodFileWrapper:
+    """A ``wsgi.file_wrapper`` whose ``close()`` is a method of its own, as
+    waitress's is (wsgiref's copies the file's ``close`` onto itself): a proxy that
+    chains its close to this one's must not be left in a cycle with it."""
+
+    def __init__(self, filelike: Any, block_size: int = 8192) -> None:
+        self.filelike = filelike
+        self.block_size = block_size
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(lambda: bytes(self.filelike.read(self.block_size)), b"")
+
+    def close(self) -> None:
+        self.filelike.close()
+
+
 def text_headers(length: int | None = None) -> list[tuple[str, str]]:
     headers = [("Content-Type", "text/plain; charset=utf-8")]
     if length is not None:

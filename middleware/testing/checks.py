@@ -84,6 +84,8 @@ def _serve(
     keep_result: bool = True,
 ) -> Served:
     environ = make_environ(style.method)
+    if style.file_wrapper is not None:
+        environ["wsgi.file_wrapper"] = style.file_wrapper
     environ.update(subject.environ)
     return run(
         sandwich(kind, subject, app),
@@ -115,6 +117,8 @@ def _check_threads(subject: Subject, style: Style, kind: str) -> None:
 
     def one() -> None:
         environ = make_environ(style.method)
+        if style.file_wrapper is not None:
+            environ["wsgi.file_wrapper"] = style.file_wrapper
         environ.update(subject.environ)
         try:
             served.append(run(wrapped, environ))

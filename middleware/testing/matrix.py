@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from wsgiref.types import WSGIApplication
-from wsgiref.util import FileWrapper
 from wsgiref.validate import validator
 
 from .apps import (
@@ -15,6 +14,7 @@ from .apps import (
     THREADS,
     AppError,
     AppFactory,
+    MethodFileWrapper,
     closing_app,
     empty_chunks_app,
     empty_headers_app,
@@ -112,6 +112,8 @@ class Style:
     check: StyleCheck | None = None
     #: Requests served at once, from this many threads, through one wrapped app.
     threads: int = 1
+    #: The server's ``wsgi.file_wrapper`` class for this style (None: wsgiref's).
+    file_wrapper: type | None = None
     #: Werkzeug lint warnings this style provokes on purpose (message prefixes).
     lint_allows: tuple[str, ...] = ()
     #: Both validators call ``iter()`` on the app's result themselves; when that
@@ -134,7 +136,8 @@ def check_empty_chunks(subject: Subject, kind: str, served: Served) -> None:
 def check_handed_on(subject: Subject, kind: str, served: Served) -> None:
     """Handed on as the server's own object, so sendfile keeps working."""
     if kind == "bare" and not subject.transforms:
-        assert isinstance(served.result, FileWrapper), type(served.result)
+        wrapper = served.environ["wsgi.file_wrapper"]
+        assert isinstance(served.result, wrapper), type(served.result)
 
 
 def check_empty_list_kept(subject: Subject, kind: str, served: Served) -> None:
@@ -151,6 +154,12 @@ STYLES: list[Style] = [
     Style("write-then-iterable", write_and_iterable_app),
     Style("file-wrapper", file_wrapper_app, check=check_handed_on),
     Style("real-file-wrapper", real_file_wrapper_app, check=check_handed_on),
+    Style(
+        "method-close-file-wrapper",
+        file_wrapper_app,
+        check=check_handed_on,
+        file_wrapper=MethodFileWrapper,
+    ),
     Style("write-in-generator", write_in_generator_app),
     Style(
         "exc-info-first-call", exc_info_first_app, status="500 Internal Server Error"
