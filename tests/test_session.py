@@ -947,6 +947,11 @@ def test_our_signer_makes_the_same_bytes_as_webobs() -> None:
     stock = SignedSerializer(SECRET.encode(), "salt", "sha256", serializer=_JSON())
     assert ours.dumps(payload) == stock.dumps(payload).decode()
     assert ours.loads(stock.dumps(payload).decode()) == (payload, True)
+    assert stock.loads(ours.dumps(payload).encode()) == payload
+    tampered = ours.dumps(payload)[:-2] + "AA"
+    assert ours.loads(tampered) is None
+    with pytest.raises(ValueError):
+        stock.loads(tampered.encode())
 
 
 def test_the_codec_remembers_only_verified_values(

@@ -43,13 +43,13 @@ class _Logging(Responder["AccessLog"]):
     outcome: Outcome | None = None
     _ended: float | None = None
 
-    def __init__(self, middleware: AccessLog, environ: WSGIEnvironment) -> None:
-        super().__init__(middleware, environ)
-        self.started = time.perf_counter()  # for the duration
-        self.arrived = wall_clock()  # for the time stamp
-        self.request_id = ""
+    started = 0.0  # perf_counter() at arrival: for the duration
+    arrived = 0.0  # time.time() at arrival: for the time stamp
+    request_id = ""
 
     def on_request(self) -> None:
+        self.started = time.perf_counter()
+        self.arrived = wall_clock()
         middleware = self.middleware
         environ = self.environ
         request_id = None

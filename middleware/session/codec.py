@@ -2,7 +2,7 @@
 back.
 
 Signing is HMAC-SHA256 over the payload, compared in constant time, in the format of
-WebOb's :class:`~webob.cookies.SignedSerializer` (:class:`_Signer`), one per secret:
+WebOb's :class:`~webob.cookies.SignedSerializer` (:class:`Signer`), one per secret:
 the current secret signs, the fallbacks only verify. The payload is compact JSON,
 never pickle; a payload over :data:`COMPRESS_OVER` bytes is zlib-compressed when
 that makes it smaller.
@@ -82,7 +82,7 @@ class _JSON:
         return _loads(data.decode("utf-8"))
 
 
-class _Signer:
+class Signer:
     """HMAC-SHA256 signing in WebOb's :class:`~webob.cookies.SignedSerializer`
     format: URL-safe base64, unpadded, of the 32-byte signature followed by the
     payload, keyed with ``salt + secret``. A value either makes, the other verifies
@@ -127,7 +127,7 @@ class Codec:
     __slots__ = ("_signers", "_verified")
 
     def __init__(self, secret: bytes, fallbacks: tuple[bytes, ...], salt: str) -> None:
-        self._signers = tuple(_Signer(key, salt) for key in (secret, *fallbacks))
+        self._signers = tuple(Signer(key, salt) for key in (secret, *fallbacks))
         # Value -> (its payload bytes, signed with the current secret); see above.
         self._verified: dict[str, tuple[bytes, bool]] = {}
 

@@ -30,9 +30,17 @@ _ATTRIBUTE = re.compile(r"[\x21-\x3a\x3c-\x7e][\x20-\x3a\x3c-\x7e]*")
 class _SessionResponder(Responder["Session"]):
     """Puts a lazy :class:`SessionData` in the environ; at start, saves it."""
 
-    def __init__(self, middleware: Session, environ: WSGIEnvironment) -> None:
-        super().__init__(middleware, environ)
-        self.session = environ[SESSION_KEY] = middleware.session_for(environ)
+    session: SessionData
+
+    def on_request(self) -> None:
+        # session_for(), inlined: this runs on every request, the ones that never
+        # touch the session included (bench_session, "untouched").
+        environ = self.environ
+        self.session = environ[SESSION_KEY] = SessionData(
+            self.middleware._policy,
+            environ.get("HTTP_COOKIE"),
+            environ.get("wsgi.url_scheme") == "https",
+        )
 
     def on_start(self, status: str, headers: Headers) -> None:
         self.session.respond(status, headers)
