@@ -3,15 +3,9 @@ of PEP 3333, and the pieces they are made of (a probe that counts closes)."""
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import io
-import os
 import sys
-import tempfile
-import threading
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 BODY = b"hello, wsgi world"
@@ -65,22 +59,6 @@ class CountingFile(io.BytesIO):
         if not self.closed:
             self.probe.closes += 1
         super().close()
-
-
-class MethodFileWrapper:
-    """A ``wsgi.file_wrapper`` whose ``close()`` is a method of its own, as
-    waitress's is (wsgiref's copies the file's ``close`` onto itself): a proxy that
-    chains its close to this one's must not be left in a cycle with it."""
-
-    def __init__(self, filelike: Any, block_size: int = 8192) -> None:
-        self.filelike = filelike
-        self.block_size = block_size
-
-    def __iter__(self) -> Iterator[bytes]:
-        return iter(lambda: bytes(self.filelike.read(self.block_size)), b"")
-
-    def close(self) -> None:
-        self.filelike.close()
 
 
 def text_headers(length: int | None = None) -> list[tuple[str, str]]:
@@ -321,145 +299,3 @@ def no_body_app(
         return app
 
     return make
-
-
-def iter_raises_app(probe: Probe) -> WSGIApplication:
-    """Returns an iterable whose ``__iter__`` raises: an error before any byte."""
-
-    class Broken(CountingIterable):
-        def __iter__(self) -> Iterator[bytes]:
-            raise AppError("__iter__ raised")
-
-    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Broken:
-        start_response("200 OK", text_headers(len(BODY)))
-        return Broken(probe, [])
-
-    return app
-
-
-def write_in_generator_app(probe: Probe) -> WSGIApplication:
-    """Calls ``write()`` from inside its lazy generator, between yields."""
-
-    def app(
-        environ: WSGIEnvironment, start_response: StartResponse
-    ) -> CountingIterable:
-        def body() -> Iterator[bytes]:
-            write = start_response("200 OK", text_headers(len(BODY)))
-            write(PARTS[0])
-            yield PARTS[1]
-            write(PARTS[2])
-            yield b""
-
-        return CountingIterable(probe, body())
-
-    return app
-
-
-def exc_info_first_app(probe: Probe) -> WSGIApplication:
-    """An error handler's first and only start_response carries exc_info."""
-
-    def app(
-        environ: WSGIEnvironment, start_response: StartResponse
-    ) -> CountingIterable:
-        try:
-            raise AppError("handled by the app itself")
-        except AppError:
-            start_response(
-                "500 Internal Server Error", text_headers(len(BODY)), sys.exc_info()
-            )
-        return CountingIterable(probe, [BODY])
-
-    return app
-
-
-def empty_headers_app(probe: Probe) -> WSGIApplication:
-    """``start_response(status, [])``: an empty list is a list like any other."""
-
-    def app(
-        environ: WSGIEnvironment, start_response: StartResponse
-    ) -> CountingIterable:
-        start_response("204 No Content", [])
-        return CountingIterable(probe, [])
-
-    return app
-
-
-def returns_none_app(probe: Probe) -> WSGIApplication:
-    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Any:
-        start_response("200 OK", text_headers())
-        return None  # a careless app: not an iterable
-
-    return app
-
-
-def yields_str_app(probe: Probe) -> WSGIApplication:
-    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Any:
-        start_response("200 OK", text_headers())
-        return CountingIterable(probe, ["hello, wsgi world"])  # type: ignore[list-item]
-
-    return app
-
-
-_REAL_FILE: list[str] = []
-
-
-def _real_path() -> str:
-    """A real file holding :data:`BODY`, made once per process, removed at exit."""
-    if not _REAL_FILE:
-        descriptor, path = tempfile.mkstemp(prefix="middleware-kit-")
-        with os.fdopen(descriptor, "wb") as file:
-            file.write(BODY)
-        atexit.register(os.unlink, path)
-        _REAL_FILE.append(path)
-    return _REAL_FILE[0]
-
-
-class CountingRealFile(io.FileIO):
-    """A real file (with a ``fileno()``, so sendfile can take it) that counts its
-    closes."""
-
-    def __init__(self, probe: Probe) -> None:
-        super().__init__(_real_path(), "rb")
-        self.probe = probe
-
-    def close(self) -> None:
-        if not self.closed:
-            self.probe.closes += 1
-        super().close()
-
-
-def real_file_wrapper_app(probe: Probe) -> WSGIApplication:
-    """A real file through ``wsgi.file_wrapper``, no Content-Length: its size is
-    only known from the file."""
-
-    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        start_response("200 OK", text_headers())
-        wrapper: Callable[..., Iterable[bytes]] = environ["wsgi.file_wrapper"]
-        return wrapper(CountingRealFile(probe), 4)
-
-    return app
-
-
-def threads_app(probe: Probe) -> WSGIApplication:
-    """A lazy app whose requests wait for each other mid-body, so the threads of a
-    cell are inside the stack at the same time."""
-    barrier = threading.Barrier(THREADS)
-    lock = threading.Lock()
-
-    def app(
-        environ: WSGIEnvironment, start_response: StartResponse
-    ) -> CountingIterable:
-        def body() -> Iterator[bytes]:
-            start_response("200 OK", text_headers())
-            yield PARTS[0]
-            with contextlib.suppress(threading.BrokenBarrierError):
-                barrier.wait(timeout=5)
-            yield from PARTS[1:]
-
-        with lock:
-            return CountingIterable(probe, body())
-
-    return app
-
-
-THREADS = 8

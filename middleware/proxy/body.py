@@ -1,0 +1,171 @@
+"""The proxies that see every chunk: :class:`Body` (byte counts, errors while
+iterating, recovery) and :class:`Filter` (a :class:`~middleware.proxy.BodyFilter`
+changes the body)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from ..wsgi import (
+    ExcInfo,
+    Headers,
+    WriteCallable,
+    WSGIEnvironment,
+    body_forbidden,
+    remove_header,
+)
+from .close import Close, file_size, not_bytes
+
+
+class Body(Close):
+    """The response of a responder that sees every chunk (errors while iterating,
+    byte counts): the server iterates this object's generator over the body."""
+
+    _counts = True
+
+    def _file_size(self, result: object) -> int | None:
+        return file_size(result, self.headers)
+
+    def write(self, data: bytes) -> None:
+        """The ``write()`` the app is given: counted (and filtered) like a chunk."""
+        if data.__class__ is not bytes and not isinstance(data, bytes):
+            raise not_bytes(data)
+        body_filter = self._filter
+        if body_filter is not None:
+            data = body_filter.feed(data)
+        if data:
+            self.headers_sent = True
+            self.bytes_sent += len(data)
+            self._write(data)
+
+    def __iter__(self) -> Iterator[bytes]:
+        if self._closed:
+            raise RuntimeError("the response was iterated after close()")
+        return self._stream()
+
+    def _stream(self) -> Iterator[bytes]:
+        """Every chunk through the filter and the count, then the filter's end. A
+        generator: CPython's cheapest per-chunk loop. ``iter()`` of the app's result
+        runs inside it, so an ``__iter__`` that raises is an error like any other.
+        The server closes the proxy, not this generator."""
+        try:
+            for data in self._result:
+                if data.__class__ is not bytes and not isinstance(data, bytes):
+                    raise not_bytes(data)
+                body_filter = self._filter  # read per chunk: exc_info may replace it
+                if body_filter is not None:
+                    data = body_filter.feed(data)
+                if data:
+                    self.headers_sent = True
+                    self.bytes_sent += len(data)
+                yield data
+            body_filter = self._filter
+            if body_filter is not None and not self._done:
+                self._done = True
+                data = body_filter.finish()
+                if data:
+                    self.headers_sent = True
+                    self.bytes_sent += len(data)
+                    yield data
+            if self.status is not None:
+                self.headers_sent = True  # PEP 3333: sent once the body is exhausted
+        except GeneratorExit:
+            raise  # abandoned, not failed: nothing to report
+        except BaseException as exc:  # anything: recorded for the hooks, re-raised
+            self._record(exc)
+            body = self._replace(exc) if self._responder.sees_error else None
+            if body is None:
+                raise
+        else:
+            return
+        # Recovered: the app's iterable is closed before the replacement body goes.
+        self._close_app()
+        if body:
+            self.headers_sent = True
+            self.bytes_sent += len(body)
+        yield body
+        self.headers_sent = True
+
+    def _close_app(self) -> None:
+        """Close the app's iterable now (once); an error there is recorded."""
+        inner_close = self._inner_close or getattr(self._result, "close", None)
+        self._inner_close = None
+        self._result = ()
+        if inner_close is not None:
+            try:
+                inner_close()
+            except Exception as exc:
+                self._record(exc)
+
+
+class Filter(Body):
+    """The response of a responder that may change the body: each response's
+    :class:`BodyFilter` is the one ``on_start`` returned (None: sent as is)."""
+
+    _filters = True
+
+    # Declined at a start before the app returned, so the server may hold the app's
+    # body as it was: a later exc_info replacement is never filtered.
+    _passthrough = False
+
+    def _respond(
+        self, result: Iterable[bytes], environ: WSGIEnvironment
+    ) -> Iterable[bytes]:
+        """What the server gets for the app's *result* (called by ``run``)."""
+        if self._filter is not None:  # filtered: never handed on as it is
+            self._result = result
+            return self
+        if self.status is not None:
+            # Started and declined: the server may get the body as it is, so a
+            # later replacement is not filtered either. With nothing else to see,
+            # it gets the app's own iterable and this proxy stays out.
+            self._passthrough = True
+            responder = self._responder
+            if not (
+                responder.sees_error or responder.sees_close or responder.counts_body
+            ):
+                return result
+            wrapper = environ.get("wsgi.file_wrapper")
+            if (
+                isinstance(wrapper, type)
+                and isinstance(result, wrapper)
+                and self._hand_on_file(result)
+            ):
+                return result
+        self._result = result
+        return self
+
+    def _on_start(self, status: str, headers: Headers) -> str:
+        responder = self._responder
+        allowed = not self._passthrough and not body_forbidden(
+            responder.environ.get("REQUEST_METHOD"), status
+        )
+        responder.filterable = allowed
+        body_filter = responder.on_start(status, headers)
+        if body_filter is not None and not allowed:
+            raise RuntimeError(
+                f"{type(responder).__name__}.on_start() returned a body filter "
+                "although filterable was False (HEAD, 1xx, 204, 304, or a body "
+                "already handed on)"
+            )
+        self._filter = body_filter
+        if body_filter is not None:
+            remove_header(headers, "Content-Length")
+        replaced = responder.replaced_status
+        if replaced is None:
+            return status
+        responder.replaced_status = None
+        return replaced
+
+    def _restart(
+        self, status: str, headers: Headers, exc_info: ExcInfo
+    ) -> WriteCallable:
+        kept = self._filter
+        try:
+            return super()._restart(status, headers, exc_info)
+        except BaseException:  # the server refused: the old filter stands
+            self._filter = kept
+            raise
+
+    def replaced_status_body(self) -> None:
+        self._filter = None

@@ -1,0 +1,386 @@
+"""The proxy of a response whose end a responder must see: :class:`Close`, the state
+of one response (not started, started, sent, closed) and the protocol around it:
+the app's ``start_response`` and ``write``, ``exc_info``, the error path, ``close()``
+exactly once, and file wrappers handed back to the server."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from ..wsgi import (
+    ExcInfo,
+    Headers,
+    OptExcInfo,
+    StartResponse,
+    WriteCallable,
+    WSGIApplication,
+    WSGIEnvironment,
+    body_forbidden,
+    get_header,
+    send_answer,
+)
+from .responder import SERVER_ERROR, BodyFilter, Outcome, Responder
+
+log = logging.getLogger("middleware.proxy")
+_tuple_new = tuple.__new__
+
+TWICE = (
+    "start_response() was called a second time without exc_info; PEP 3333 allows "
+    "a second call only to replace the headers after an error, with "
+    "exc_info=sys.exc_info()"
+)
+NO_FILTERS = (
+    "{}.on_start() returned a body filter; set filters = True on the responder "
+    "class so its layer can filter bodies"
+)
+
+
+def not_iterable(result: object) -> TypeError:
+    return TypeError(
+        f"PEP 3333: an application must return an iterable of bytestrings, got "
+        f"{type(result).__name__} ({result!r:.80})"
+    )
+
+
+def not_bytes(data: object) -> TypeError:
+    return TypeError(
+        f"PEP 3333: a response body is made of bytestrings (bytes), got "
+        f"{type(data).__name__} ({data!r:.80}); encode text before yielding or "
+        "writing it"
+    )
+
+
+def file_size(result: object, headers: Headers | None) -> int | None:
+    """How many bytes a file wrapper will send: its Content-Length, else what is
+    left of its file; None when neither can be told (no fileno, so no sendfile)."""
+    if headers is not None:
+        length = get_header(headers, "Content-Length")
+        if length is not None and length.isdigit():
+            return int(length)
+    # wsgiref and gunicorn call the file ``filelike``; waitress and Werkzeug ``file``.
+    filelike = getattr(result, "filelike", None) or getattr(result, "file", None)
+    try:
+        fileno = filelike.fileno()  # type: ignore[union-attr]
+        position = filelike.tell()  # type: ignore[union-attr]
+        return max(os.fstat(fileno).st_size - int(position), 0)
+    except (AttributeError, OSError, TypeError, ValueError):  # no real file: unknown
+        return None
+
+
+# -- the proxies of one response -------------------------------------------------------
+
+
+class Close:
+    """The response of a responder with ``on_close``: the server iterates the app's
+    own iterator (or gets its file wrapper back, close chained), and this object's
+    ``close()`` closes the app's iterable, then reports the outcome.
+
+    States: not started (status None), started (status set), sent
+    (``headers_sent``), closed. Class-level defaults keep construction cheap.
+    """
+
+    status: str | None = None
+    headers: Headers | None = None
+    headers_sent = False
+    bytes_sent = 0
+    error: BaseException | None = None
+    file_handed_on = False
+    _result: Any = ()
+    _inner_close: Callable[[], object] | None = None
+    _closed = False
+    _write: WriteCallable
+    _counts = False  # sees every chunk (body and filter proxies)
+    _filters = False  # may filter the body (the filter proxy)
+    _done = False  # the filter's finish() was called
+    _filter: BodyFilter | None = None  # the filter proxy's, for this response
+
+    def __init__(self, responder: Responder[Any], start_response: StartResponse):
+        self._responder = responder
+        self._server_start = start_response
+
+    # -- the app's call ----------------------------------------------------------------
+
+    def run(self, app: WSGIApplication, environ: WSGIEnvironment) -> Iterable[bytes]:
+        """Run *app* for this request; return what the server should iterate."""
+        responder = self._responder
+        if responder.sees_request:
+            try:
+                answer = responder.on_request()
+            except BaseException as exc:
+                body = self._caught(exc)
+                if body is None:
+                    self._end_early()
+                    raise
+                self._result = [body]
+                return self
+            if answer is not None:
+                return send_answer(answer, environ, self._server_start)
+        try:
+            result = app(environ, self.start_response)
+            if result.__class__ is not list and not hasattr(result, "__iter__"):
+                raise not_iterable(result)
+        except BaseException as exc:
+            body = self._caught(exc)
+            if body is None:
+                self._end_early()
+                raise
+            self._result = [body]
+            return self
+        if self._filters:
+            return self._respond(result, environ)
+        # What the server gets for the app's result: this proxy, or the app's own
+        # file wrapper with this proxy's close chained (inlined: one frame less on
+        # every request of a close or body layer, bench_core).
+        if self.status is not None:
+            wrapper = environ.get("wsgi.file_wrapper")
+            # uWSGI's file_wrapper is a function, not a class: its results are
+            # iterated like any iterable.
+            if (
+                isinstance(wrapper, type)
+                and isinstance(result, wrapper)
+                and self._hand_on_file(result)
+            ):
+                return result
+        self._result = result
+        return self
+
+    def _respond(
+        self, result: Iterable[bytes], environ: WSGIEnvironment
+    ) -> Iterable[bytes]:
+        """(The filter proxy's.) What the server gets for the app's *result*."""
+        raise NotImplementedError  # pragma: no cover - only Filter calls it
+
+    def _hand_on_file(self, result: Any) -> bool:
+        """Give the server back its own file wrapper with this close chained to its
+        close, so it can use sendfile. A proxy that counts bytes needs the size told;
+        without it (no length, no fileno, so no sendfile) it iterates instead."""
+        size = self._file_size(result)
+        if size is None:
+            return False
+        inner_close = getattr(result, "close", None)
+        try:
+            result.close = self.close
+        except AttributeError:  # a wrapper with __slots__: iterated instead
+            return False
+        self._inner_close = inner_close
+        self.bytes_sent = size
+        self.file_handed_on = True
+        return True
+
+    def _file_size(self, result: object) -> int | None:
+        return 0
+
+    def start_response(
+        self, status: str, headers: Headers, exc_info: OptExcInfo = None
+    ) -> WriteCallable:
+        """The ``start_response`` the app is given; it calls the server's."""
+        if exc_info is not None and exc_info[1] is not None:
+            return self._restart(status, headers, exc_info)
+        if self.status is not None:
+            raise RuntimeError(TWICE)
+        responder = self._responder
+        if responder.sees_start:
+            headers = list(headers)  # never change a list the app may reuse
+            if self._filters:  # the filter proxy decides its filter here
+                status = self._on_start(status, headers)
+            else:  # inlined: the close and body proxies' usual path
+                if responder.on_start(status, headers) is not None:
+                    raise TypeError(NO_FILTERS.format(type(responder).__name__))
+                replaced = responder.replaced_status
+                if replaced is not None:
+                    responder.replaced_status = None
+                    status = replaced
+        self.status, self.headers = status, headers
+        self._write = self._server_start(status, headers)
+        return self.write
+
+    def _restart(
+        self, status: str, headers: Headers, exc_info: ExcInfo
+    ) -> WriteCallable:
+        """start_response with exc_info: replace the headers, or re-raise."""
+        if self.headers_sent:
+            raise exc_info[1].with_traceback(exc_info[2])
+        if self._responder.sees_start:
+            headers = list(headers)
+            status = self._on_start(status, headers)
+        # The server may refuse (its headers are out): then it raises, and this
+        # proxy keeps what the server holds, not what it refused.
+        self._write = self._server_start(status, headers, exc_info)
+        self.status, self.headers = status, headers
+        return self.write
+
+    def _on_start(self, status: str, headers: Headers) -> str:
+        responder = self._responder
+        if responder.on_start(status, headers) is not None:
+            raise TypeError(NO_FILTERS.format(type(responder).__name__))
+        replaced = responder.replaced_status
+        if replaced is None:
+            return status
+        responder.replaced_status = None
+        return replaced
+
+    def write(self, data: bytes) -> None:
+        """The ``write()`` the app gets: the server's, noting that bytes went out
+        (a legacy app that writes and then raises got its status to the client)."""
+        if data:
+            self.headers_sent = True
+        self._write(data)
+
+    # -- the server's calls ------------------------------------------------------------
+
+    def __iter__(self) -> Iterator[bytes]:
+        if self._closed:
+            raise RuntimeError("the response was iterated after close()")
+        try:
+            return iter(self._result)
+        except BaseException as exc:  # the app's __iter__ raised: recorded, re-raised
+            self._record(exc)
+            raise
+
+    def close(self) -> None:
+        """Close the app's iterable, then run ``on_close``; exactly once.
+
+        Both run even if the first raises; the first exception is re-raised and a
+        later one logged, so nothing is lost and nothing is masked. References to
+        the app's iterable are dropped, so no cycle outlives the response.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        # A body this proxy did not see (all of it, or a file handed on) is assumed
+        # to have gone out whole when the server closes it without an error.
+        if (
+            (not self._counts or self.file_handed_on)
+            and self.status is not None
+            and self.error is None
+        ):
+            self.headers_sent = True
+        inner_close = self._inner_close or getattr(self._result, "close", None)
+        self._inner_close = None
+        self._result = ()
+        if inner_close is not None:
+            try:
+                inner_close()
+            except BaseException as exc:
+                self._record(exc)
+                self._end()
+                raise
+        responder = self._responder
+        if self.error is not None:
+            self._end()
+        elif responder.sees_close:  # _end's usual path, inlined (bench_core)
+            responder.on_close(
+                _tuple_new(
+                    Outcome,
+                    (
+                        self.status,
+                        self.headers,
+                        self.headers_sent,
+                        self.bytes_sent,
+                        None,
+                        self.file_handed_on,
+                    ),
+                )
+            )
+
+    # -- errors and the end ------------------------------------------------------------
+
+    def _record(self, exc: BaseException) -> None:
+        if self.error is None:
+            self.error = exc
+        if self._responder.sees_error:
+            try:
+                self._responder.on_error(exc)
+            except Exception:
+                log.exception("%s.on_error() raised", type(self._responder).__name__)
+
+    def _caught(self, exc: BaseException) -> bytes | None:
+        """An error before the app returned: record it, and ask ``recover`` for a
+        replacement; its body, or None to re-raise. Called inside the ``except``."""
+        self._record(exc)
+        if not self._responder.sees_error:
+            return None
+        return self._replace(exc)
+
+    def _replace(self, exc: BaseException) -> bytes | None:
+        """Ask ``recover`` for a replacement response; if one comes, give the server
+        its status and headers with exc_info, and return its body."""
+        if self.headers_sent or not isinstance(exc, Exception):
+            return None
+        responder = self._responder
+        try:
+            replacement = responder.recover(exc)
+        except Exception:
+            log.exception("%s.recover() raised", type(responder).__name__)
+            return None
+        if replacement is None:
+            return None
+        status, headers, body = replacement
+        # Called from the except clause that caught *exc*, so sys.exc_info() is it.
+        # Raises the original error if the server refuses (its headers are out).
+        self._server_start(status, headers, sys.exc_info())
+        self.status, self.headers = status, headers
+        self.replaced_status_body()
+        if body_forbidden(responder.environ.get("REQUEST_METHOD"), status):
+            return b""
+        return body
+
+    def replaced_status_body(self) -> None:
+        """A recovered response's body goes out as it is."""
+
+    def _end_early(self) -> None:
+        """The app (or on_request) raised and nothing answered: no iterable to
+        close; report the outcome."""
+        self._closed = True
+        self._end()
+
+    def outcome(self) -> Outcome:
+        """What went out: the :class:`Outcome` of this response."""
+        status = self.status
+        error = self.error
+        sent = self.headers_sent
+        if error is not None and not sent:
+            status = SERVER_ERROR  # the server answers an error before any byte
+        # tuple.__new__ skips the Python frame of NamedTuple.__new__: about 0.2 us
+        # of every close and body layer's request (bench_core).
+        return _tuple_new(
+            Outcome,
+            (status, self.headers, sent, self.bytes_sent, error, self.file_handed_on),
+        )
+
+    def _end(self) -> None:
+        """Run on_close with the outcome; if it raises while another error
+        propagates, log it instead of masking that error. Then forget the error:
+        its traceback holds this proxy's frames, a cycle once the server let go."""
+        responder = self._responder
+        error = self.error
+        if error is None:  # the usual path: no try, the outcome built here
+            if responder.sees_close:
+                responder.on_close(
+                    _tuple_new(
+                        Outcome,
+                        (
+                            self.status,
+                            self.headers,
+                            self.headers_sent,
+                            self.bytes_sent,
+                            None,
+                            self.file_handed_on,
+                        ),
+                    )
+                )
+            return
+        try:
+            if responder.sees_close:
+                responder.on_close(self.outcome())
+        except BaseException:
+            log.exception(
+                "%s.on_close() raised while another error propagated",
+                type(responder).__name__,
+            )
+        finally:
+            self.error = None
