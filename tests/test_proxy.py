@@ -1093,3 +1093,48 @@ def test_a_middleware_with_neither_responder_nor_answer_is_refused() -> None:
 
     with pytest.raises(TypeError, match="overrides neither answer"):
         Nothing()(lambda environ, start_response: [])
+
+
+class _GuardedEntry(Responder[Middleware]):
+    """Fails in its own on_request, and answers that failure itself."""
+
+    def on_request(self) -> None:
+        raise AppError("on_request failed")
+
+    def recover(self, exc: Exception) -> tuple[str, Headers, bytes] | None:
+        body = f"recovered: {exc}".encode()
+        return "503 Service Unavailable", [("Content-Length", str(len(body)))], body
+
+    def on_close(self, outcome: Outcome) -> None:
+        self.environ["tests.outcome"] = outcome
+
+
+class GuardedEntry(Middleware):
+    responder = _GuardedEntry
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_recover_answers_an_error_of_on_request(method: str) -> None:
+    called: list[bool] = []
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+        called.append(True)
+        return []
+
+    environ = make_environ(method)
+    served = run(GuardedEntry()(app), environ)
+    assert called == [] and served.error is None
+    assert served.status == "503 Service Unavailable"
+    assert served.body == (b"recovered: on_request failed" if method == "GET" else b"")
+    outcome = environ["tests.outcome"]
+    assert outcome.status == "503 Service Unavailable"
+    assert isinstance(outcome.error, AppError) and outcome.headers_sent
+
+
+def test_a_close_proxy_refuses_iteration_after_close() -> None:
+    result: Any = CloseRecorder()(simple_app([b"x"]))(
+        make_environ(), lax_start_response
+    )
+    result.close()
+    with pytest.raises(RuntimeError, match="iterated after close"):
+        iter(result)

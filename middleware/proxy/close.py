@@ -353,27 +353,11 @@ class Close:
         )
 
     def _end(self) -> None:
-        """Run on_close with the outcome; if it raises while another error
-        propagates, log it instead of masking that error. Then forget the error:
-        its traceback holds this proxy's frames, a cycle once the server let go."""
+        """The end of a response an error ended (the usual end is in close()): run
+        on_close with the outcome, logging what it raises instead of masking the
+        error that propagates. Then forget the error: its traceback holds this
+        proxy's frames, a cycle once the server let go."""
         responder = self._responder
-        error = self.error
-        if error is None:  # the usual path: no try, the outcome built here
-            if responder.sees_close:
-                responder.on_close(
-                    _tuple_new(
-                        Outcome,
-                        (
-                            self.status,
-                            self.headers,
-                            self.headers_sent,
-                            self.bytes_sent,
-                            None,
-                            self.file_handed_on,
-                        ),
-                    )
-                )
-            return
         try:
             if responder.sees_close:
                 responder.on_close(self.outcome())
