@@ -37,6 +37,7 @@ __all__ = [
     "Option",
     "PathOption",
     "Seconds",
+    "Secret",
     "Text",
 ]
 
@@ -268,6 +269,33 @@ class Names(Option[tuple[Any, ...]]):
 
     def convert(self, text: str, here: Path) -> list[str]:
         return words(text)
+
+
+class Secret(Option[bytes]):
+    """A key: ``str`` (encoded as UTF-8) or ``bytes`` of at least *minimum* bytes,
+    kept as ``bytes``. Messages never echo it: they give its type or its length."""
+
+    def __init__(self, minimum: int) -> None:
+        super().__init__()
+        self.minimum = minimum
+
+    def check(self, name: str, value: Any) -> bytes:
+        if isinstance(value, str):
+            value = value.encode("utf-8")
+        if not isinstance(value, bytes):
+            raise ValueError(
+                f"{name}: expected a str or bytes secret, got {type(value).__name__}"
+            )
+        if len(value) < self.minimum:
+            raise ValueError(
+                f"{name}: expected at least {self.minimum} bytes, got {len(value)} "
+                "(make one with: python -c "
+                "'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+        return value
+
+    def accept(self, value: Any) -> Any:  # pragma: no cover - check() is its own
+        return value
 
 
 class Dotted(Option[Any]):

@@ -637,7 +637,7 @@ def test_on_close_error_is_logged_not_masking_the_inner_close_error(
         start_response("200 OK", text_headers())
         return CountingIterable(probe, [b"a"], fail_close=True)
 
-    with caplog.at_level(logging.ERROR, logger="middleware.proxy"):
+    with caplog.at_level(logging.ERROR, logger="middleware.core"):
         outcome = run(hooked(on_close=on_close)(app))
     assert isinstance(outcome.error, AppError) and probe.closes == 1
     assert "on_close() raised" in caplog.text and "hook failed too" in caplog.text
@@ -655,7 +655,7 @@ def test_on_close_runs_and_is_logged_when_the_app_raised(
     def app(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
         raise AppError("app")
 
-    with caplog.at_level(logging.ERROR, logger="middleware.proxy"):
+    with caplog.at_level(logging.ERROR, logger="middleware.core"):
         outcome = run(hooked(on_close=on_close)(app))
     assert isinstance(outcome.error, AppError) and calls == ["close"]
     assert "on_close() raised while another error propagated" in caplog.text
@@ -673,7 +673,7 @@ def test_on_error_failure_is_logged_and_the_original_error_propagates(
         yield b"a"
         raise AppError("app")
 
-    with caplog.at_level(logging.ERROR, logger="middleware.proxy"):
+    with caplog.at_level(logging.ERROR, logger="middleware.core"):
         outcome = run(hooked(on_error=on_error)(app))
     assert isinstance(outcome.error, AppError)
     assert "on_error() raised" in caplog.text
@@ -932,7 +932,7 @@ def test_a_recover_hook_that_raises_is_logged_and_the_app_error_propagates(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     app = conformance.apps.raise_before_start_app(conformance.Probe())
-    with caplog.at_level(logging.ERROR, logger="middleware.proxy"):
+    with caplog.at_level(logging.ERROR, logger="middleware.core"):
         outcome = run(FailingRecovery()(app))
     assert isinstance(outcome.error, AppError)
     assert "_FailingRecovery.recover() raised" in caplog.text

@@ -615,7 +615,7 @@ BAD_OPTIONS: list[tuple[dict[str, Any], str]] = [
     ({"samesite": "lenient"}, "samesite: expected 'Lax', 'Strict', 'None' or None"),
     ({"samesite": "None"}, "samesite: 'None' needs secure=True"),
     ({"path": "app"}, "path: expected a path starting with '/'"),
-    ({"path": "/a;b"}, "path: no ';'"),
+    ({"path": "/a;b"}, "path: expected a path starting with '/', without ';'"),
     ({"domain": "a b.com"}, "domain: expected a domain name"),
     ({"domain": "a.com\r\n"}, "domain"),
     ({"cookie_name": "__Host-s"}, "secure: a cookie named '__Host-s' needs secure=True"),  # noqa: E501

@@ -44,8 +44,10 @@ What the proxies guarantee (PEP 3333):
   its ``wsgi.file_wrapper`` object with ``close`` chained, so sendfile keeps working;
 - a filtered body loses ``Content-Length``; HEAD and 1xx, 204 and 304 are never
   filtered; empty chunks are passed on, so streams keep flowing;
-- an app that returns a non-iterable or yields ``str`` gets a ``TypeError`` naming
-  the PEP 3333 rule, through the same error path as any other exception.
+- an app that returns a non-iterable gets a ``TypeError`` naming the PEP 3333
+  rule, through the same error path as any other exception; so does one that
+  yields ``str`` through a layer that sees the body (body and filter proxies).
+  Other layers hand the app's iterable to the server, which refuses it.
 """
 
 from __future__ import annotations

@@ -148,14 +148,19 @@ class Filter(Body):
                 "although filterable was False (HEAD, 1xx, 204, 304, or a body "
                 "already handed on)"
             )
+        replaced = responder.replaced_status
+        if replaced is not None:
+            responder.replaced_status = None
+            if body_filter is not None and body_forbidden(None, replaced):
+                raise RuntimeError(
+                    f"{type(responder).__name__}.on_start() returned a body filter "
+                    f"with a status that carries no body ({replaced!r})"
+                )
+            status = replaced
         self._filter = body_filter
         if body_filter is not None:
             remove_header(headers, "Content-Length")
-        replaced = responder.replaced_status
-        if replaced is None:
-            return status
-        responder.replaced_status = None
-        return replaced
+        return status
 
     def _restart(
         self, status: str, headers: Headers, exc_info: ExcInfo
@@ -167,5 +172,5 @@ class Filter(Body):
             self._filter = kept
             raise
 
-    def replaced_status_body(self) -> None:
+    def _replaced_body(self) -> None:
         self._filter = None

@@ -25,7 +25,9 @@ from ..wsgi import (
 )
 from .responder import SERVER_ERROR, BodyFilter, Outcome, Responder
 
-log = logging.getLogger("middleware.proxy")
+# The logger keeps the name it had when the core was one module: logger names are
+# configuration users wrote (docs/writing.rst).
+log = logging.getLogger("middleware.core")
 _tuple_new = tuple.__new__
 
 TWICE = (
@@ -111,9 +113,8 @@ class Close:
             try:
                 answer = responder.on_request()
             except BaseException as exc:
-                body = self._caught(exc)
+                body = self._recovered(exc)
                 if body is None:
-                    self._end_early()
                     raise
                 self._result = [body]
                 return self
@@ -121,12 +122,13 @@ class Close:
                 return send_answer(answer, environ, self._server_start)
         try:
             result = app(environ, self.start_response)
-            if result.__class__ is not list and not hasattr(result, "__iter__"):
+            if result.__class__ is not list and not (
+                hasattr(result, "__iter__") or hasattr(result, "__getitem__")
+            ):
                 raise not_iterable(result)
         except BaseException as exc:
-            body = self._caught(exc)
+            body = self._recovered(exc)
             if body is None:
-                self._end_early()
                 raise
             self._result = [body]
             return self
@@ -185,17 +187,23 @@ class Close:
         responder = self._responder
         if responder.sees_start:
             headers = list(headers)  # never change a list the app may reuse
-            if self._filters:  # the filter proxy decides its filter here
-                status = self._on_start(status, headers)
-            else:  # inlined: the close and body proxies' usual path
-                if responder.on_start(status, headers) is not None:
-                    raise TypeError(NO_FILTERS.format(type(responder).__name__))
-                replaced = responder.replaced_status
-                if replaced is not None:
-                    responder.replaced_status = None
-                    status = replaced
-        self.status, self.headers = status, headers
+            try:
+                if self._filters:  # the filter proxy decides its filter here
+                    status = self._on_start(status, headers)
+                else:  # inlined: the close and body proxies' usual path
+                    if responder.on_start(status, headers) is not None:
+                        raise TypeError(NO_FILTERS.format(type(responder).__name__))
+                    replaced = responder.replaced_status
+                    if replaced is not None:
+                        responder.replaced_status = None
+                        status = replaced
+            except BaseException as exc:  # seen even when the app lets it escape
+                self._record(exc)  # from a generator this proxy does not iterate
+                raise
+        # Kept once the server accepted them: if it refuses (a malformed status),
+        # the app may still call start_response again.
         self._write = self._server_start(status, headers)
+        self.status, self.headers = status, headers
         return self.write
 
     def _restart(
@@ -290,6 +298,10 @@ class Close:
     # -- errors and the end ------------------------------------------------------------
 
     def _record(self, exc: BaseException) -> None:
+        """Keep the first error for the outcome and tell on_error, once per
+        exception (one raised in a hook passes through the app and back here)."""
+        if exc is self.error:
+            return
         if self.error is None:
             self.error = exc
         if self._responder.sees_error:
@@ -297,6 +309,21 @@ class Close:
                 self._responder.on_error(exc)
             except Exception:
                 log.exception("%s.on_error() raised", type(self._responder).__name__)
+
+    def _recovered(self, exc: BaseException) -> bytes | None:
+        """An error before the app returned (or in on_request): the replacement
+        body, or None when the error is to propagate, the response then over (so
+        on_close has run). If asking for, or sending, the replacement raises (the
+        server refused its headers), the response is over too, and that error goes.
+        Called inside the ``except`` that caught *exc*."""
+        try:
+            body = self._caught(exc)
+        except BaseException:
+            self._end_early()
+            raise
+        if body is None:
+            self._end_early()
+        return body
 
     def _caught(self, exc: BaseException) -> bytes | None:
         """An error before the app returned: record it, and ask ``recover`` for a
@@ -324,12 +351,12 @@ class Close:
         # Raises the original error if the server refuses (its headers are out).
         self._server_start(status, headers, sys.exc_info())
         self.status, self.headers = status, headers
-        self.replaced_status_body()
+        self._replaced_body()
         if body_forbidden(responder.environ.get("REQUEST_METHOD"), status):
             return b""
         return body
 
-    def replaced_status_body(self) -> None:
+    def _replaced_body(self) -> None:
         """A recovered response's body goes out as it is."""
 
     def _end_early(self) -> None:

@@ -221,7 +221,6 @@ class _StartLayer(_DirectLayer):
             restart = exc_info is not None and exc_info[1] is not None
             if started and not restart:
                 raise RuntimeError(TWICE)
-            started = True
             headers = list(headers)  # never change a list the app may reuse
             if on_start(status, headers) is not None:
                 raise TypeError(NO_FILTERS.format(type(responder).__name__))
@@ -231,7 +230,9 @@ class _StartLayer(_DirectLayer):
                 responder.replaced_status = None
             if restart:
                 return start_response(status, headers, exc_info)
-            return start_response(status, headers)
+            write = start_response(status, headers)
+            started = True  # once the server accepted it: it may refuse a status
+            return write
 
         return self.app(environ, start)
 

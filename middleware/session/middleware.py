@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import datetime
 import logging
-import re
 from typing import Any, ClassVar
 
 from ..http import TOKEN
-from ..options import Choice, Flag, Option, Seconds, Text
+from ..options import Choice, Flag, Option, Seconds, Secret, Text
 from ..proxy import Middleware, Responder
 from ..wsgi import SESSION_KEY, Headers, WSGIEnvironment
 from .cookie import CookiePolicy
@@ -24,7 +23,6 @@ log = logging.getLogger("middleware.session")
 #: The shortest secret accepted, in bytes (256 bits, the HMAC-SHA256 key size).
 MIN_SECRET_BYTES = 32
 # Path and Domain attribute values: no ';', no controls, no spaces in a domain.
-_ATTRIBUTE = re.compile(r"[\x21-\x3a\x3c-\x7e][\x20-\x3a\x3c-\x7e]*")
 
 
 class _SessionResponder(Responder["Session"]):
@@ -91,6 +89,13 @@ class Session(Middleware):
         "secure": Flag(none=True),
         "httponly": Flag(),
         "samesite": Choice("Lax", "Strict", "None", none=True),
+        "secret": Secret(MIN_SECRET_BYTES),
+        # Cookie attribute values: no ';', no controls; no spaces in a domain.
+        "path": Text(
+            r"/[\x20-\x3a\x3c-\x7e]*",
+            expects="a path starting with '/', without ';' or control characters",
+        ),
+        "domain": Text(r"[\x21-\x3a\x3c-\x7e]+", expects="a domain name", none=True),
     }
     secret_options: ClassVar[frozenset[str]] = frozenset({"secret", "fallback_secrets"})
 
@@ -109,7 +114,8 @@ class Session(Middleware):
         path: str = "/",
         domain: str | None = None,
     ) -> None:
-        key = _secret("secret", secret)
+        options = self.options
+        key: bytes = options["secret"].check("secret", secret)
         if not isinstance(fallback_secrets, list | tuple):
             raise ValueError(
                 "fallback_secrets: expected a list or tuple of secrets, got "
@@ -117,10 +123,9 @@ class Session(Middleware):
                 "into one-character keys)"
             )
         fallbacks = tuple(
-            _secret(f"fallback_secrets[{index}]", value)
+            options["secret"].check(f"fallback_secrets[{index}]", value)
             for index, value in enumerate(fallback_secrets)
         )
-        options = self.options
         if store is not None and not isinstance(store, Store):
             raise ValueError(
                 f"store: expected None or a store with load, save and delete, "
@@ -153,16 +158,8 @@ class Session(Middleware):
                 "samesite: 'None' needs secure=True (browsers refuse a "
                 f"SameSite=None cookie without Secure), got secure={secure!r}"
             )
-        if not isinstance(path, str) or not path.startswith("/"):
-            raise ValueError(f"path: expected a path starting with '/', got {path!r}")
-        if not _ATTRIBUTE.fullmatch(path):
-            raise ValueError(f"path: no ';' or control characters allowed: {path!r}")
-        if domain is not None and (
-            not isinstance(domain, str)
-            or not _ATTRIBUTE.fullmatch(domain)
-            or " " in domain
-        ):
-            raise ValueError(f"domain: expected a domain name or None, got {domain!r}")
+        options["path"].check("path", path)
+        options["domain"].check("domain", domain)
         if cookie_name.startswith(("__Secure-", "__Host-")) and secure is not True:
             raise ValueError(
                 f"secure: a cookie named {cookie_name!r} needs secure=True "
@@ -211,20 +208,3 @@ class Session(Middleware):
             environ.get("HTTP_COOKIE"),
             environ.get("wsgi.url_scheme") == "https",
         )
-
-
-def _secret(name: str, value: object) -> bytes:
-    """A secret as bytes, refused when missing or short (never echoed)."""
-    if isinstance(value, str):
-        value = value.encode("utf-8")
-    if not isinstance(value, bytes):
-        raise ValueError(
-            f"{name}: expected a str or bytes secret, got {type(value).__name__}"
-        )
-    if len(value) < MIN_SECRET_BYTES:
-        raise ValueError(
-            f"{name}: expected at least {MIN_SECRET_BYTES} bytes, got {len(value)} "
-            "(make one with: python -c "
-            "'import secrets; print(secrets.token_urlsafe(32))')"
-        )
-    return value
