@@ -36,6 +36,7 @@ from .sample_middleware import (
     CloseRecorder,
     Tag,
     Upper,
+    UpperFilter,
     records,
 )
 
@@ -1138,3 +1139,123 @@ def test_a_close_proxy_refuses_iteration_after_close() -> None:
     result.close()
     with pytest.raises(RuntimeError, match="iterated after close"):
         iter(result)
+
+
+# -- found by review: edges of the error path ------------------------------------
+
+
+class _Watching(Responder[Middleware]):
+    """Records its hooks into environ["tests.log"]."""
+
+    def on_error(self, exc: BaseException) -> None:
+        self.environ.setdefault("tests.log", []).append(("error", type(exc).__name__))
+
+    def recover(self, exc: Exception) -> tuple[str, Headers, bytes] | None:
+        return "500 Internal Server Error", [("Content-Length", "1")], b"x"
+
+    def on_close(self, outcome: Outcome) -> None:
+        self.environ.setdefault("tests.log", []).append(("close", outcome.status))
+
+
+class Watching(Middleware):
+    responder = _Watching
+
+
+def test_on_close_runs_when_the_server_refuses_the_replacement() -> None:
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+        start_response("200 OK", text_headers())
+        raise AppError("after start")
+
+    def refusing(status: str, headers: Any, exc_info: Any = None) -> Any:
+        if exc_info is not None:  # as a server whose headers are already out
+            raise exc_info[1].with_traceback(exc_info[2])
+        return lambda data: None
+
+    environ = make_environ()
+    with pytest.raises(AppError):
+        Watching()(app)(environ, refusing)
+    assert environ["tests.log"] == [
+        ("error", "AppError"),
+        ("close", "500 Internal Server Error"),
+    ]
+
+
+class _Lazy(Responder[Middleware]):
+    def on_start(self, status: str, headers: Headers) -> None:
+        raise AppError("on_start failed")
+
+    def on_close(self, outcome: Outcome) -> None:
+        self.environ["tests.outcome"] = outcome
+
+
+class Lazy(Middleware):
+    responder = _Lazy
+
+
+def test_a_close_layer_sees_an_on_start_error_raised_in_a_lazy_generator() -> None:
+    environ = make_environ()
+    app = conformance.apps.lazy_app(Probe())
+    served = run(Lazy()(app), environ)
+    assert isinstance(served.error, AppError)
+    outcome = environ["tests.outcome"]
+    assert isinstance(outcome.error, AppError)
+    assert outcome.status == "500 Internal Server Error"
+
+
+class _To304(Responder[Middleware]):
+    filters = True
+
+    def on_start(self, status: str, headers: Headers) -> BodyFilter | None:
+        self.replace_status("304 Not Modified")
+        return UpperFilter()
+
+
+class To304(Middleware):
+    responder = _To304
+
+
+def test_a_filter_with_a_replaced_bodiless_status_is_refused() -> None:
+    served = run(To304()(simple_app([b"x"])), make_environ())
+    assert isinstance(served.error, RuntimeError)
+    assert "carries no body" in str(served.error)
+
+
+class Sequence:
+    """Iterable only through the old sequence protocol (__getitem__)."""
+
+    def __getitem__(self, index: int) -> bytes:
+        if index < 2:
+            return b"q"
+        raise IndexError(index)
+
+
+@pytest.mark.parametrize("layer", [BodyRecorder(), CloseRecorder(), Upper()])
+def test_an_iterable_with_only_getitem_is_accepted(layer: Middleware) -> None:
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Any:
+        start_response("200 OK", text_headers())
+        return Sequence()
+
+    served = run(layer(app), make_environ())
+    assert served.error is None
+    assert served.body.lower() == b"qq"
+
+
+def test_a_status_the_server_refused_may_be_given_again() -> None:
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+        try:
+            start_response("bad", text_headers())
+        except ValueError:
+            start_response("200 OK", text_headers())
+        return [b"x"]
+
+    def strict(status: str, headers: Any, exc_info: Any = None) -> Any:
+        if not status[:3].isdigit():
+            raise ValueError(f"malformed status {status!r}")
+        return lambda data: None
+
+    for layer in (Tag(), CloseRecorder(), BodyRecorder(), Upper()):
+        result: Any = layer(app)(make_environ(), strict)
+        assert b"".join(result).lower() == b"x"
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
