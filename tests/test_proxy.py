@@ -1259,3 +1259,26 @@ def test_a_status_the_server_refused_may_be_given_again() -> None:
         close = getattr(result, "close", None)
         if close is not None:
             close()
+
+
+def test_the_kit_fails_a_layer_that_loses_the_body_even_under_python_O() -> None:
+    """The kit's checks are real raises, not ``assert`` statements ``-O`` strips."""
+    import subprocess
+
+    code = (
+        "from middleware import testing\n"
+        "def dropping(app):\n"
+        "    def wrapped(environ, start_response):\n"
+        "        result = app(environ, start_response)\n"
+        "        getattr(result, 'close', lambda: None)()\n"
+        "        return [b'']\n"
+        "    return wrapped\n"
+        "try:\n"
+        "    testing.check_all(testing.Subject('dropping', dropping))\n"
+        "except AssertionError as exc:\n"
+        "    print('failed:', exc)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-O", "-c", code], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.startswith("failed: dropping-list-"), done.stdout

@@ -15,7 +15,7 @@ from wsgiref.types import WSGIApplication
 
 from .apps import BODY, Probe
 from .matrix import STYLES, VALIDATORS, Style, Subject, sandwich
-from .server import Served, make_environ, run
+from .server import Served, expect, make_environ, run
 
 # Both validators' iterator wrappers (Werkzeug's GuardedIterator, wsgiref's
 # IteratorWrapper) call iter() on the app's result before they set their ``closed``
@@ -62,7 +62,7 @@ def check_cell(subject: Subject, style: Style, kind: str) -> None:
     unexpected = [
         text for text in unraisable if not text.startswith(_VALIDATOR_DEL_BUGS)
     ]
-    assert not unexpected, unexpected
+    expect(not unexpected, unexpected)
 
 
 def check_all(subject: Subject) -> None:
@@ -104,7 +104,7 @@ def _check_cell(subject: Subject, style: Style, kind: str) -> None:
         expected = style.closes
         if style.validators_lose_iterable and kind != "bare":
             expected = 0
-        assert probe.closes == expected, f"closed {probe.closes} times"
+        expect(probe.closes == expected, f"closed {probe.closes} times")
 
 
 def _check_threads(subject: Subject, style: Style, kind: str) -> None:
@@ -130,14 +130,14 @@ def _check_threads(subject: Subject, style: Style, kind: str) -> None:
         thread.start()
     for thread in threads:
         thread.join(timeout=30)
-    assert not errors, errors
-    assert len(served) == style.threads, f"{len(served)} of {style.threads} finished"
-    assert len({id(each.environ) for each in served}) == style.threads
+    expect(not errors, errors)
+    expect(len(served) == style.threads, f"{len(served)} of {style.threads} finished")
+    expect(len({id(each.environ) for each in served}) == style.threads)
     for each in served:
         _check_served(subject, style, kind, each)
     if style.closes is not None:
         expected = style.closes * style.threads
-        assert probe.closes == expected, f"closed {probe.closes} of {expected}"
+        expect(probe.closes == expected, f"closed {probe.closes} of {expected}")
 
 
 def _check_no_cycle(subject: Subject, style: Style) -> None:
@@ -153,7 +153,7 @@ def _check_no_cycle(subject: Subject, style: Style) -> None:
         found = gc.collect()
     finally:
         gc.enable()
-    assert found == 0, f"{found} objects of the request were left in reference cycles"
+    expect(found == 0, f"{found} objects of the request were left in reference cycles")
 
 
 def _check_served(subject: Subject, style: Style, kind: str, outcome: Served) -> None:
@@ -162,26 +162,26 @@ def _check_served(subject: Subject, style: Style, kind: str, outcome: Served) ->
     # nothing was sent yet: then a well-formed 500 with an exact length goes out.
     answered = subject.catches_errors and style.caught
     if answered:
-        assert outcome.error is None, repr(outcome.error)
-        assert outcome.status == "500 Internal Server Error", outcome.status
+        expect(outcome.error is None, repr(outcome.error))
+        expect(outcome.status == "500 Internal Server Error", outcome.status)
         length = outcome.header("Content-Length")
-        assert outcome.body and length == str(len(outcome.body)), length
+        expect(outcome.body and length == str(len(outcome.body)), length)
     elif style.error is not None:
-        assert isinstance(outcome.error, style.error), repr(outcome.error)
+        expect(isinstance(outcome.error, style.error), repr(outcome.error))
     else:
-        assert outcome.error is None, repr(outcome.error)
+        expect(outcome.error is None, repr(outcome.error))
 
     if not answered:
-        assert outcome.status == style.status, outcome.status
+        expect(outcome.status == style.status, outcome.status)
         if style.bodiless:
             # Never transformed: what the app sent, headers included.
-            assert outcome.body == (style.body if style.method == "HEAD" else b"")
+            expect(outcome.body == (style.body if style.method == "HEAD" else b""))
             if style.method == "HEAD":
-                assert outcome.header("Content-Length") == str(len(BODY))
+                expect(outcome.header("Content-Length") == str(len(BODY)))
         elif subject.transforms:
-            assert subject.decode(outcome.body) == style.body
+            expect(subject.decode(outcome.body) == style.body)
         else:
-            assert outcome.body == style.body
+            expect(outcome.body == style.body)
 
     # A Content-Length that went out is the length of the body that went out.
     length = outcome.header("Content-Length")
@@ -191,7 +191,7 @@ def _check_served(subject: Subject, style: Style, kind: str, outcome: Served) ->
         and style.method != "HEAD"
         and style.abandon_after is None
     ):
-        assert int(length) == len(outcome.body)
+        expect(int(length) == len(outcome.body))
 
     if style.check is not None:
         style.check(subject, kind, outcome)
@@ -229,22 +229,22 @@ def answered(
             warnings.filterwarnings("ignore", "Content-Length and the number of bytes")
             warnings.filterwarnings("ignore", "Absolute URLs required")
             outcome = run(sandwich(kind, subject, app), request)
-            assert open_descriptors() <= before, "a file descriptor was left open"
+            expect(open_descriptors() <= before, "a file descriptor was left open")
             gc.collect(0)  # what the validators' __del__ say of unclosed iterables
-        assert not unraisable, unraisable
-        assert outcome.error is None, repr(outcome.error)
+        expect(not unraisable, unraisable)
+        expect(outcome.error is None, repr(outcome.error))
         code = int(outcome.status[:3])
         if request["REQUEST_METHOD"] == "HEAD" or code < 200 or code in (204, 304):
-            assert outcome.body == b"", outcome.body[:80]
+            expect(outcome.body == b"", outcome.body[:80])
         elif (length := outcome.header("Content-Length")) is not None:
-            assert int(length) == len(outcome.body), (length, len(outcome.body))
+            expect(int(length) == len(outcome.body), (length, len(outcome.body)))
         outcomes.append(outcome)
     first = outcomes[0]
     for other in outcomes[1:]:
-        assert other.status == first.status
+        expect(other.status == first.status)
         if same_body:
-            assert other.headers == first.headers
-            assert other.body == first.body
+            expect(other.headers == first.headers)
+            expect(other.body == first.body)
     return outcomes[-1]
 
 

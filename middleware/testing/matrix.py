@@ -44,7 +44,7 @@ from .careless import (
     write_in_generator_app,
     yields_str_app,
 )
-from .server import Served
+from .server import Served, expect
 
 # -- the subject and the checks -------------------------------------------------------
 
@@ -130,21 +130,21 @@ class Style:
 def check_empty_chunks(subject: Subject, kind: str, served: Served) -> None:
     """Every chunk the app yielded came out as (at least) one chunk."""
     if served.error is None:
-        assert len(served.chunks) >= len(EMPTY_INTERLEAVED)
+        expect(len(served.chunks) >= len(EMPTY_INTERLEAVED))
         if not subject.transforms:
-            assert served.chunks == EMPTY_INTERLEAVED
+            expect(served.chunks == EMPTY_INTERLEAVED)
 
 
 def check_handed_on(subject: Subject, kind: str, served: Served) -> None:
     """Handed on as the server's own object, so sendfile keeps working."""
     if kind == "bare" and not subject.transforms:
         wrapper = served.environ["wsgi.file_wrapper"]
-        assert isinstance(served.result, wrapper), type(served.result)
+        expect(isinstance(served.result, wrapper), type(served.result))
 
 
 def check_empty_list_kept(subject: Subject, kind: str, served: Served) -> None:
     """What a layer adds to an empty header list reaches the server."""
-    assert served.status == "204 No Content"
+    expect(served.status == "204 No Content")
 
 
 STYLES: list[Style] = [

@@ -43,6 +43,14 @@ class Served:
         return None
 
 
+def expect(condition: object, message: object = "") -> None:
+    """The kit's assertion: an ``AssertionError`` (what pytest and
+    :func:`~middleware.testing.check_all` report) when *condition* is false. Not an
+    ``assert`` statement, which ``python -O`` would strip, passing every cell."""
+    if not condition:
+        raise AssertionError(message)
+
+
 def make_environ(method: str = "GET", path: str = "/") -> WSGIEnvironment:
     environ: WSGIEnvironment = {
         "REQUEST_METHOD": method,
