@@ -15,6 +15,8 @@ from webob.acceptparse import AcceptValidHeader, create_accept_header
 
 __all__ = [
     "ACCEPT_ENCODING_LIMIT",
+    "ACCEPT_LIMIT",
+    "MEMO_KEY_LIMIT",
     "TOKEN",
     "accepted_encodings",
     "client_address",
@@ -26,11 +28,20 @@ TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 
 #: Accept-Encoding values longer than this are not parsed: the client gets identity.
 ACCEPT_ENCODING_LIMIT = 1024
+#: Header values longer than this are never kept in a memo (they are parsed each
+#: time, up to their own limit), so no memo holds more than this many characters per
+#: entry whatever clients send. Browsers send values of 20 to 150 characters.
+MEMO_KEY_LIMIT = 256
+#: Accept values longer than this are not parsed (WebOb takes about 0.1 ms per KB):
+#: the client gets HTML, the default. Browsers send about 150 characters.
+ACCEPT_LIMIT = 1024
+# An identity the header does not name ranks below every coding it offers with
+# q > 0 (the lowest qvalue a header can give is 0.001).
+_FALLBACK = 0.0001
 # RFC 9110, section 12.4.2: qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )
 _QVALUE = re.compile(r"0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?")
 
 
-@functools.lru_cache(maxsize=512)
 def accepted_encodings(
     header: str | None, available: tuple[str, ...]
 ) -> tuple[str, ...]:
@@ -42,16 +53,25 @@ def accepted_encodings(
 
     - a coding with ``q=0`` is never accepted; one the header does not name is
       accepted only through ``*`` (with ``*``'s q-value);
-    - ``identity`` is accepted unless refused by ``identity;q=0``, or by ``*;q=0``
-      without an ``identity`` entry;
+    - ``identity`` named in the header competes by its q-value; not named, it is
+      the fallback, ranked below every coding accepted with q > 0 (as nginx, Apache
+      and flask-compress rank it), and refused only by ``*;q=0``;
     - names and parameters are case-insensitive, spaces around them are ignored,
       ``x-gzip`` means ``gzip``; an entry with a malformed q-value is ignored;
     - no header, or one longer than :data:`ACCEPT_ENCODING_LIMIT`, accepts only
       ``identity``: a client that does not ask gets no coding.
 
-    Results are cached, so a server seeing the same few browser headers parses each
-    once.
+    Results are remembered (512 of them, least recently used first out) for values
+    up to :data:`MEMO_KEY_LIMIT` characters, so a server seeing the same few browser
+    headers parses each once and no hostile value is kept.
     """
+    if header is not None and len(header) <= MEMO_KEY_LIMIT:
+        return _remembered(header, available)
+    return _accepted(header, available)
+
+
+def _accepted(header: str | None, available: tuple[str, ...]) -> tuple[str, ...]:
+    """:func:`accepted_encodings`, not remembered."""
     qvalues: dict[str, float] = {}
     if header is not None and len(header) <= ACCEPT_ENCODING_LIMIT:
         for entry in header.split(","):
@@ -77,11 +97,17 @@ def accepted_encodings(
     for position, coding in enumerate(available):
         q = qvalues.get(coding)
         if q is None:
-            q = star if star is not None else (1.0 if coding == "identity" else 0.0)
-        if q > 0:
+            if coding != "identity":
+                q = star or 0.0
+            elif star != 0:
+                q = _FALLBACK
+        if q:
             ranked.append((-q, position, coding))
     ranked.sort()
     return tuple(coding for _, _, coding in ranked)
+
+
+_remembered = functools.lru_cache(maxsize=512)(_accepted)
 
 
 def client_address(environ: WSGIEnvironment, trusted_proxies: int = 0) -> str:
@@ -105,8 +131,9 @@ def prefers_json(accept: str | None) -> bool:
     """Whether an ``Accept`` value prefers ``application/json`` to ``text/html``:
     a higher q-value, or the same one from a more specific range. So ``*/*`` and
     browsers get HTML, and ``application/json, text/plain, */*`` (what axios
-    sends) gets JSON. Parsed by WebOb; a malformed value gets HTML."""
-    if not accept:
+    sends) gets JSON. Parsed by WebOb; a malformed value, or one longer than
+    :data:`ACCEPT_LIMIT`, gets HTML."""
+    if not accept or len(accept) > ACCEPT_LIMIT:
         return False
     parsed = create_accept_header(accept)
     if not isinstance(parsed, AcceptValidHeader):

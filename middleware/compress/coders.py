@@ -4,7 +4,9 @@ found at import, their levels, and :data:`AVAILABLE`."""
 from __future__ import annotations
 
 import importlib
+import secrets
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 __all__ = [
@@ -13,6 +15,8 @@ __all__ = [
     "BrotliCoder",
     "Coder",
     "GzipCoder",
+    "PADDERS",
+    "pad_gzip",
     "zstd_coder",
 ]
 
@@ -172,3 +176,21 @@ CODINGS: dict[str, tuple[type[Coder] | None, int, range, str]] = {
 AVAILABLE: tuple[str, ...] = tuple(
     name for name, (factory, *_) in CODINGS.items() if factory is not None
 )
+
+
+# -- random padding ("Heal The BREACH") ------------------------------------------------
+
+
+def pad_gzip(most: int, data: bytes) -> bytes:
+    """A gzip stream's first output with a file name of 0 to *most* bytes: the
+    FNAME flag set in the 10-byte header zlib writes, and the zero-ended name after
+    it (RFC 1952, section 2.3). Decoders skip the name."""
+    name = b"x" * secrets.randbelow(most + 1)
+    return b"%s%c%s%s\0%s" % (data[:3], data[3] | 0x08, data[4:10], name, data[10:])
+
+
+#: The codings random padding can be added to, and how. Not br: its format has no
+#: field a decoder skips. Not zstd: a skippable frame before the data is valid,
+#: but decoders that read one frame (python-zstandard's ``decompressobj``, for
+#: one) would then see an empty body.
+PADDERS: dict[str, Callable[[int, bytes], bytes]] = {"gzip": pad_gzip}

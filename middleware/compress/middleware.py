@@ -3,15 +3,16 @@
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
-from ..http import accepted_encodings
+from ..http import MEMO_KEY_LIMIT, accepted_encodings
 from ..options import Count, Flag, Names, Option
 from ..proxy import Middleware, Responder
 from ..wsgi import Headers, WSGIEnvironment, add_vary, status_code
-from .coders import AVAILABLE, CODINGS, Coder, GzipCoder
+from .coders import AVAILABLE, CODINGS, PADDERS, Coder, GzipCoder
 from .policy import DEFAULT_TYPES, ENVIRON_KEY, types_pattern
 
 log = logging.getLogger("middleware.gzip")
@@ -22,19 +23,32 @@ __all__ = ["Compress", "Gzip"]
 # What an Accept-Encoding value gets; see Compress._negotiate.
 _Choice = tuple[str, type[Coder] | None, int, bool]
 
+#: If-None-Match and If-Match values longer than this are passed on as they are:
+#: their coded tags are not mapped back (a browser sends one tag).
+TAG_LIMIT = 1024
+# How many values each memo of a Compress keeps before it is emptied.
+_MEMO_SIZE = 512
+
 
 class _Coding:
     """The body filter of one compressed response: each chunk through the coder,
-    flushed, so it decodes on arrival."""
+    flushed, so it decodes on arrival.
 
-    __slots__ = ("_coder", "_left", "_ended")
+    With the app's ``Content-Length`` it knows when the body is complete, so the
+    core can send an exact length (``complete``; see BodyFilter), and it raises when
+    the body ends short, so a truncated response stays visibly truncated."""
 
-    def __init__(self, coder: Coder, length: int) -> None:
+    __slots__ = ("_coder", "_left", "_declared", "_pad", "complete")
+
+    def __init__(
+        self, coder: Coder, length: int, pad: Callable[[bytes], bytes] | None
+    ) -> None:
         self._coder = coder
         # Bytes of the app's Content-Length still to come (-1: no length given). The
         # chunk that completes it ends the stream at once: no flush, then no trailer.
-        self._left = length
-        self._ended = False
+        self._left = self._declared = length
+        self._pad = pad  # adds the random padding to the first output (BREACH)
+        self.complete = False
 
     def feed(self, data: bytes) -> bytes:
         # An empty chunk stays empty: flushing nothing would still cost bytes.
@@ -42,33 +56,63 @@ class _Coding:
             return data
         left = self._left
         if left < 0:
-            return self._coder.chunk(data)
-        if self._ended:  # the declared length was reached: nothing more is sent
+            data = self._coder.chunk(data)
+        elif self.complete:  # the declared length was reached: nothing more is sent
             log.warning("dropped %d bytes past the Content-Length", len(data))
             return b""
-        left -= len(data)
-        self._left = left
-        if left > 0:
-            return self._coder.chunk(data)
-        self._ended = True
-        if left < 0:
-            # What a server does with bytes past Content-Length: drop them.
-            log.warning("dropped %d bytes past the Content-Length", -left)
-            data = data[:left]
-            self._left = 0
-        return self._coder.last(data)
+        else:
+            left -= len(data)
+            self._left = left
+            if left > 0:
+                data = self._coder.chunk(data)
+            else:
+                self.complete = True
+                if left < 0:
+                    # What a server does with bytes past Content-Length: drop them.
+                    log.warning("dropped %d bytes past the Content-Length", -left)
+                    data = data[:left]
+                    self._left = 0
+                data = self._coder.last(data)
+        if self._pad is not None:
+            data = self._pad(data)
+            self._pad = None
+        return data
 
     def finish(self) -> bytes:
-        return b"" if self._ended else self._coder.end()
+        if self.complete:
+            return b""
+        if self._left > 0:
+            # Ending the stream would make a short body look whole once compressed:
+            # the error goes to the server, which cuts the response off (or answers
+            # 500 if nothing went out), as it does for a short identity body.
+            raise ValueError(
+                f"the app declared Content-Length: {self._declared} and its body "
+                f"ended after {self._declared - self._left} bytes"
+            )
+        data = self._coder.end()
+        if self._pad is not None:
+            data = self._pad(data)
+            self._pad = None
+        return data
 
 
 class _Compressing(Responder["Compress"]):
-    """The per-request responder: decides at ``start_response``."""
+    """The per-request responder: maps the request's coded entity tags back to the
+    app's, and decides at ``start_response``."""
 
     filters = True
+    #: The coded tags of If-None-Match by the app's tag they were mapped back to.
+    coded: dict[str, str] | None = None
+
+    def on_request(self) -> None:
+        environ = self.environ
+        if "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MATCH" in environ:
+            self.coded = self.middleware.uncode(environ)
 
     def on_start(self, status: str, headers: Headers) -> _Coding | None:
-        return self.middleware.start(self.environ, status, headers, self.filterable)
+        return self.middleware.start(
+            self.environ, status, headers, self.filterable, self.coded
+        )
 
 
 class Compress(Middleware):
@@ -89,14 +133,26 @@ class Compress(Middleware):
     :param event_stream: also compress ``text/event-stream``. Off by default: some
         proxies and clients mishandle compressed event streams. Each event is
         flushed as it comes when on.
+    :param random_padding: add up to this many random bytes to each compressed
+        response (0, the default: none). The "Heal The BREACH" mitigation Django
+        4.2 uses: the varying length hides from an attacker who measures response
+        sizes whether a guess matched a secret in the page (a CSRF token beside
+        reflected input). Only gzip can carry it (as a file name in its header):
+        with padding on, br and zstd are not offered by default, and naming them
+        is an error. See docs/compression.rst.
 
     A response is left uncompressed when the request is HEAD or has a ``Range``
     header; the status is 1xx, 204, 206 or 304; it has a ``Content-Encoding``
     already or ``Cache-Control: no-transform``; its type is not listed; its known
     length is under *min_size*; or the app set ``environ["middleware.compress"] =
     False``. Every response that could be compressed for some client gets ``Vary:
-    Accept-Encoding``; a compressed one loses ``Content-Length`` (it is streamed) and
-    has a strong ``ETag`` made weak, as its bytes differ from the identity body's.
+    Accept-Encoding``. A compressed one gets an exact ``Content-Length`` when its
+    whole body is known before the first byte goes out (a list, or the app's
+    length reached), and is streamed otherwise. Its strong ``ETag`` gets the
+    coding (``"abc"`` becomes ``"abc-gzip"``: one validator per coding, RFC 9110
+    section 8.8.3), and a coded tag in a request's ``If-None-Match`` or
+    ``If-Match`` is given to the app as its own tag too, so an app that compares
+    tags strongly still answers 304; its 304 then carries the coded tag again.
     """
 
     responder = _Compressing
@@ -106,6 +162,7 @@ class Compress(Middleware):
         "min_size": Count(),
         "types": Names(expects="a list of media types"),
         "event_stream": Flag(),
+        "random_padding": Count(maximum=65_535),
     }
     #: The codings this class may offer (:class:`Gzip` narrows it).
     codings: ClassVar[tuple[str, ...]] = tuple(CODINGS)
@@ -117,9 +174,11 @@ class Compress(Middleware):
         min_size: int = 500,
         types: Iterable[str] = DEFAULT_TYPES,
         event_stream: bool = False,
+        random_padding: int = 0,
     ) -> None:
         options = self.options
-        self.encodings = self._check_encodings(encodings)
+        padding: int = options["random_padding"].check("random_padding", random_padding)
+        self.encodings = self._check_encodings(encodings, padding)
         self.level = self._check_levels(level)
         self.min_size: int = options["min_size"].check("min_size", min_size)
         self.types: tuple[str, ...] = options["types"].check("types", types)
@@ -127,18 +186,31 @@ class Compress(Middleware):
         self.event_stream: bool = options["event_stream"].check(
             "event_stream", event_stream
         )
+        self.random_padding = padding
         self._offer = (*self.encodings, "identity")
-        # Per-middleware caches of decisions on header values seen before.
+        # Per-middleware memos of decisions on header values seen before: values up
+        # to MEMO_KEY_LIMIT characters, _MEMO_SIZE of them, emptied when full.
         self._known_types: dict[str, bool] = {}
         self._negotiated: dict[str | None, _Choice] = {}
+        self._pads: dict[str, Callable[[bytes], bytes] | None] = {
+            name: (functools.partial(PADDERS[name], padding) if padding else None)
+            for name in self.encodings
+        }
         self._coders: dict[str, tuple[type[Coder], int]] = {
             name: (CODINGS[name][0] or GzipCoder, self.level[name])
             for name in self.encodings  # each one's library was checked above
         }
 
-    def _check_encodings(self, encodings: Iterable[str] | None) -> tuple[str, ...]:
+    def _check_encodings(
+        self, encodings: Iterable[str] | None, padding: int
+    ) -> tuple[str, ...]:
+        padded = padding > 0
         if encodings is None:
-            return tuple(name for name in AVAILABLE if name in self.codings)
+            return tuple(
+                name
+                for name in AVAILABLE
+                if name in self.codings and not (padded and name not in PADDERS)
+            )
         if isinstance(encodings, str):
             raise ValueError(
                 f"encodings: expected a list of names such as ['gzip'], "
@@ -153,6 +225,12 @@ class Compress(Middleware):
             if name not in self.codings:
                 raise ValueError(
                     f"encodings: {name!r} is not one of {', '.join(self.codings)}"
+                )
+            if padded and name not in PADDERS:
+                raise ValueError(
+                    f"encodings: {name!r} has no field to carry random_padding "
+                    f"({padding!r}); offer {', '.join(PADDERS)} only, "
+                    "or set random_padding=0"
                 )
             if CODINGS[name][0] is None:
                 extra = CODINGS[name][3]
@@ -204,8 +282,11 @@ class Compress(Middleware):
             answer = False
         else:
             answer = self._types.fullmatch(media) is not None
-        if len(self._known_types) < 512:  # apps use a few; bound it all the same
-            self._known_types[content_type] = answer
+        if len(content_type) <= MEMO_KEY_LIMIT:  # apps use a few; bounded all the same
+            memo = self._known_types
+            if len(memo) >= _MEMO_SIZE:
+                memo.clear()
+            memo[content_type] = answer
         return answer
 
     def start(
@@ -214,11 +295,13 @@ class Compress(Middleware):
         status: str,
         headers: Headers,
         filterable: bool = True,
+        coded: dict[str, str] | None = None,
     ) -> _Coding | None:
         """Decide for one response at its ``start_response``: adjust its *headers*
         in place and return the body filter, or None to leave the body alone.
         *filterable* is False when the body cannot be changed (HEAD, or a body the
-        server already has as it was): the headers still get ``Vary``."""
+        server already has as it was): the headers still get ``Vary``. *coded* is
+        what :meth:`uncode` returned for the request."""
         if environ.get(ENVIRON_KEY, True) is False:
             return None
         code = status_code(status)
@@ -244,16 +327,13 @@ class Compress(Middleware):
                 vary = True
         if cache_control is not None and "no-transform" in cache_control.lower():
             return None
-        if content_type is None:
-            if code != 304:
-                return None
-        elif not self.compressible(content_type):
+        if code == 304:
+            _not_modified(headers, etag, vary, coded, self.compressible(content_type))
+            return None
+        if not self.compressible(content_type):
             return None
         # Eligible: the body would differ by Accept-Encoding for some client.
-        if vary:
-            add_vary(headers, "Accept-Encoding")
-        else:
-            headers.append(("Vary", "Accept-Encoding"))
+        _vary(headers, vary)
         accept = environ.get("HTTP_ACCEPT_ENCODING")
         choice = self._negotiated.get(accept)
         if choice is None:
@@ -261,10 +341,6 @@ class Compress(Middleware):
         coding, coder, level, identity_ok = choice
         if coder is None:
             return None  # identity is this client's best (or only) choice
-        if code == 304:
-            if etag >= 0:  # the validator of the body this client would get
-                _weaken(headers, etag)
-            return None
         if not filterable or "HTTP_RANGE" in environ:
             return None  # HEAD; a range of the identity body
         size = int(length) if length is not None and length.isdigit() else -1
@@ -272,36 +348,108 @@ class Compress(Middleware):
             return None
         headers.append(("Content-Encoding", coding))
         if etag >= 0:
-            _weaken(headers, etag)
-        return _Coding(coder(level), size)
+            key, value = headers[etag]
+            headers[etag] = (key, coded_tag(value.strip(), coding))
+        return _Coding(coder(level), size, self._pads[coding])
+
+    def uncode(self, environ: WSGIEnvironment) -> dict[str, str] | None:
+        """Give the app its own entity tags beside the coded ones this middleware
+        made of them: each strong tag in ``If-None-Match`` and ``If-Match`` that
+        carries the coding this client gets (``"abc-gzip"``) is followed by the
+        app's (``"abc"``) in the environ. The tags the client sent stay (an app's
+        own tags may end the same way). Returns the If-None-Match mapping, app's
+        tag to coded tag, for the 304; None when nothing was mapped."""
+        accept = environ.get("HTTP_ACCEPT_ENCODING")
+        choice = self._negotiated.get(accept) or self._negotiate(accept)
+        if choice[1] is None:
+            return None  # this client gets identity: its tags are the app's
+        suffix = f'-{choice[0]}"'
+        coded = None
+        for key in ("HTTP_IF_NONE_MATCH", "HTTP_IF_MATCH"):
+            value = environ.get(key)
+            if not value or suffix not in value or len(value) > TAG_LIMIT:
+                continue
+            tags = [tag.strip() for tag in value.split(",")]
+            added = []
+            for tag in tags:
+                if tag.startswith('"') and tag.endswith(suffix):
+                    app_tag = tag[: -len(suffix)] + '"'
+                    if app_tag not in tags and app_tag not in added:
+                        added.append(app_tag)
+                    if key == "HTTP_IF_NONE_MATCH":
+                        if coded is None:
+                            coded = {}
+                        coded[app_tag] = tag
+            if added:
+                environ[key] = ", ".join([value, *added])
+        return coded
 
     def _negotiate(self, accept: str | None) -> _Choice:
         """What an Accept-Encoding value gets: the coding, its coder class and
         level (None, 0 for identity), and whether identity is acceptable too.
-        Cached per value: browsers send a handful."""
+        Remembered per value: browsers send a handful."""
         accepted = accepted_encodings(accept, self._offer)
         coding = accepted[0] if accepted else "identity"
         choice: _Choice = (coding, None, 0, True)
         if coding != "identity":
             coder, level = self._coders[coding]
             choice = (coding, coder, level, "identity" in accepted)
-        if len(self._negotiated) < 512:
-            self._negotiated[accept] = choice
+        if accept is None or len(accept) <= MEMO_KEY_LIMIT:
+            negotiated = self._negotiated
+            if len(negotiated) >= _MEMO_SIZE:
+                negotiated.clear()
+            negotiated[accept] = choice
         return choice
 
 
-def _weaken(headers: list[tuple[str, str]], index: int) -> None:
-    """Make the ETag at *index* weak: the coded body's bytes differ."""
-    key, value = headers[index]
-    value = value.strip()
-    if not value.startswith("W/"):
-        headers[index] = (key, "W/" + value)
+def coded_tag(tag: str, coding: str) -> str:
+    """The entity tag of *coding*'s body: a strong tag with the coding added inside
+    its quotes (``"abc"`` to ``"abc-gzip"``). Weak tags stay as they are (a weak
+    validator may be shared by equivalent bodies), malformed ones too."""
+    if len(tag) >= 2 and tag[0] == '"' and tag[-1] == '"':
+        return f'{tag[:-1]}-{coding}"'
+    return tag
+
+
+def _vary(headers: Headers, vary: bool) -> None:
+    """Add Accept-Encoding to the response's Vary (*vary*: it has one)."""
+    if vary:
+        add_vary(headers, "Accept-Encoding")
+    else:
+        headers.append(("Vary", "Accept-Encoding"))
+
+
+def _not_modified(
+    headers: Headers,
+    etag: int,
+    vary: bool,
+    coded: dict[str, str] | None,
+    compressible: bool,
+) -> None:
+    """A 304 carries the validator and Vary the 200 would have (RFC 9110, section
+    15.4.5). When the app matched the tag mapped back from a coded one, the client
+    holds the coded body: its tag goes back, with Vary. Otherwise the client holds
+    the app's own body: the tag stays, and Vary is added only when the 304 says its
+    type is compressible (a 304 usually has no Content-Type, and a PNG's 200 has no
+    Vary)."""
+    if coded:
+        if etag >= 0:
+            key, value = headers[etag]
+            tag = coded.get(value.strip())
+            if tag is not None:
+                headers[etag] = (key, tag)
+                compressible = True
+        else:
+            compressible = True
+    if compressible:
+        _vary(headers, vary)
 
 
 class Gzip(Compress):
     """:class:`Compress` limited to gzip: the stdlib's zlib, no extra dependency.
 
-    ``Gzip(level=6, min_size=500, types=..., event_stream=False)``; the options are
+    ``Gzip(level=6, min_size=500, types=..., event_stream=False,
+    random_padding=0)``; the options are
     :class:`Compress`'s.
     """
 
@@ -313,6 +461,7 @@ class Gzip(Compress):
         min_size: int = 500,
         types: Iterable[str] = DEFAULT_TYPES,
         event_stream: bool = False,
+        random_padding: int = 0,
     ) -> None:
         super().__init__(
             encodings=("gzip",),
@@ -320,4 +469,5 @@ class Gzip(Compress):
             min_size=min_size,
             types=types,
             event_stream=event_stream,
+            random_padding=random_padding,
         )

@@ -5,6 +5,7 @@ changes the body)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from ..wsgi import (
     ExcInfo,
@@ -14,7 +15,8 @@ from ..wsgi import (
     body_forbidden,
     remove_header,
 )
-from .close import Close, file_size, not_bytes
+from .close import Close, file_size, log, not_bytes
+from .responder import BodyFilter
 
 
 class Body(Close):
@@ -75,6 +77,8 @@ class Body(Close):
             self._record(exc)
             body = self._replace(exc) if self._responder.sees_error else None
             if body is None:
+                if self._held:
+                    self._release_on_error()
                 raise
         else:
             return
@@ -107,12 +111,27 @@ class Filter(Body):
     # Declined at a start before the app returned, so the server may hold the app's
     # body as it was: a later exc_info replacement is never filtered.
     _passthrough = False
+    # While the server's start_response is held (a filter with ``complete``; see
+    # BodyFilter), this proxy stands in as the filter and ``_inner`` is the
+    # responder's; ``_whole``: the app's body is one chunk fed whole.
+    _inner: BodyFilter | None = None
+    _whole = False
 
     def _respond(
         self, result: Iterable[bytes], environ: WSGIEnvironment
     ) -> Iterable[bytes]:
         """What the server gets for the app's *result* (called by ``run``)."""
         if self._filter is not None:  # filtered: never handed on as it is
+            # A held start and the whole body here: fed as one chunk, it gets a
+            # length.
+            if (
+                self._held
+                and (result.__class__ is list or result.__class__ is tuple)
+                and all(chunk.__class__ is bytes for chunk in result)
+            ):
+                if len(result) != 1:
+                    result = [b"".join(result)]
+                self._whole = True
             self._result = result
             return self
         if self.status is not None:
@@ -157,20 +176,73 @@ class Filter(Body):
                     f"with a status that carries no body ({replaced!r})"
                 )
             status = replaced
+        started = self.status is not None and not self._held  # the server was called
         self._filter = body_filter
+        self._held = False
         if body_filter is not None:
             remove_header(headers, "Content-Length")
+            if not started and getattr(body_filter, "complete", None) is not None:
+                self._inner, self._filter, self._held = body_filter, self, True
         return status
 
     def _restart(
         self, status: str, headers: Headers, exc_info: ExcInfo
     ) -> WriteCallable:
-        kept = self._filter
+        if self.headers_sent:
+            raise exc_info[1].with_traceback(exc_info[2])
+        kept = self._filter, self._inner, self._held
         try:
-            return super()._restart(status, headers, exc_info)
-        except BaseException:  # the server refused: the old filter stands
-            self._filter = kept
+            headers = list(headers)
+            status = self._on_start(status, headers)
+            if not self._held:
+                # The server may refuse (its headers are out): then it raises, and
+                # this proxy keeps what the server holds, not what it refused.
+                self._write = self._server_start(status, headers, exc_info)
+        except BaseException:  # refused: the old filter stands
+            self._filter, self._inner, self._held = kept
             raise
+        self.status, self.headers = status, headers
+        return self.write
 
     def _replaced_body(self) -> None:
         self._filter = None
+        self._held = False
+
+    # -- while the server's start_response is held -------------------------------------
+
+    def feed(self, data: bytes) -> bytes:
+        """The filter while the start is held: the responder's filter's output for
+        the first chunk, the server's start_response called just before it goes,
+        with the length when the output is the whole body."""
+        inner: Any = self._inner
+        if self._whole:
+            data = inner.feed(data) + inner.finish()
+            self._done = True
+            length: int | None = len(data)
+        else:
+            data = inner.feed(data)
+            length = len(data) if inner.complete else None
+        self._release(length)
+        return data
+
+    def finish(self) -> bytes:
+        """The body ended before any output: all of it is the filter's end."""
+        assert self._inner is not None
+        data = self._inner.finish()
+        self._release(len(data))
+        return data
+
+    def _release_on_error(self) -> None:
+        try:
+            self._release(None)
+        except Exception:  # the server refused the held headers: the error goes on
+            log.debug("the server refused the held start of a failed response")
+
+    def _release(self, length: int | None) -> None:
+        """Call the server's start_response, with ``Content-Length`` when known."""
+        self._filter, self._held = self._inner, False
+        headers = self.headers
+        assert self.status is not None and headers is not None
+        if length is not None:
+            headers.append(("Content-Length", str(length)))
+        self._write = self._server_start(self.status, headers)

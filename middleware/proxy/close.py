@@ -99,6 +99,7 @@ class Close:
     _filters = False  # may filter the body (the filter proxy)
     _done = False  # the filter's finish() was called
     _filter: BodyFilter | None = None  # the filter proxy's, for this response
+    _held = False  # the filter proxy holds the server's start_response (see Filter)
 
     def __init__(self, responder: Responder[Any], start_response: StartResponse):
         self._responder = responder
@@ -156,6 +157,11 @@ class Close:
         """(The filter proxy's.) What the server gets for the app's *result*."""
         raise NotImplementedError  # pragma: no cover - only Filter calls it
 
+    def _release_on_error(self) -> None:
+        """(The filter proxy's.) An error ends a held response: the server is given
+        its held start, so it sees what it would have without the hold."""
+        raise NotImplementedError  # pragma: no cover - only Filter holds
+
     def _hand_on_file(self, result: Any) -> bool:
         """Give the server back its own file wrapper with this close chained to its
         close, so it can use sendfile. A proxy that counts bytes needs the size told;
@@ -190,6 +196,9 @@ class Close:
             try:
                 if self._filters:  # the filter proxy decides its filter here
                     status = self._on_start(status, headers)
+                    if self._held:  # the server is called with the first output
+                        self.status, self.headers = status, headers
+                        return self.write
                 else:  # inlined: the close and body proxies' usual path
                     if responder.on_start(status, headers) is not None:
                         raise TypeError(NO_FILTERS.format(type(responder).__name__))
@@ -322,6 +331,8 @@ class Close:
             self._end_early()
             raise
         if body is None:
+            if self._held:
+                self._release_on_error()
             self._end_early()
         return body
 

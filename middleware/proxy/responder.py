@@ -20,6 +20,17 @@ class BodyFilter(Protocol):
     and returns the bytes to send for it (``b""`` to hold data back); :meth:`finish`
     returns what ends the body, after the app's last chunk. Every byte fed must be
     out by the time :meth:`finish` has returned.
+
+    A filter may also have a ``complete`` attribute: then its response gets an exact
+    ``Content-Length`` whenever the whole filtered body is known before its first
+    byte goes out, so the server can keep the connection alive instead of sending
+    it chunked. The core holds the server's ``start_response`` until the filter's
+    first output. The body is whole when the app returned a list or tuple of
+    bytestrings (the core feeds it as one chunk and calls :meth:`finish` at once),
+    or when ``complete`` is True after a chunk (say the declared length was
+    reached: :meth:`feed` and :meth:`finish` must then return ``b""``). Otherwise
+    the headers go out with that first output, without a length. A server that
+    refuses the held status or headers then raises while the body is iterated.
     """
 
     def feed(self, data: bytes) -> bytes: ...

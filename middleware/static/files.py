@@ -5,9 +5,11 @@ gone since the scan, byte ranges, and the body through ``wsgi.file_wrapper``."""
 from __future__ import annotations
 
 import email.utils
+import logging
 import os
 import time
 from collections.abc import Callable
+from typing import BinaryIO
 
 from ..wsgi import Answer, WSGIEnvironment, status_page
 from .ranges import BLOCK_SIZE, Body, range_answer
@@ -15,33 +17,41 @@ from .variants import File, Variant
 
 __all__ = ["NOT_ALLOWED", "FileServer"]
 
+log = logging.getLogger("middleware.static")
+
 #: The answer to a method other than GET and HEAD.
 NOT_ALLOWED = status_page("405 Method Not Allowed", ("Allow", "GET, HEAD"))
 
 
 class FileServer:
     """Answers the requests for the files of a table. *reload* looks a file up on
-    disk again and updates the table (see :meth:`serve`); *autorefresh* is the
-    option of the same name; *no_file* is what a request for no file gets (None:
-    passed on to the app)."""
+    disk again and updates the table (see :meth:`serve`); *opened* tells whether
+    an opened file that is not the one checked may be served
+    (:meth:`~middleware.static.table.Table.opened`); *autorefresh* is the option of
+    the same name; *no_file* is what a request for no file gets (None: passed on
+    to the app)."""
 
-    __slots__ = ("reload", "autorefresh", "no_file")
+    __slots__ = ("reload", "opened", "autorefresh", "no_file")
 
     def __init__(
         self,
         reload: Callable[[str, File], File | None],
+        opened: Callable[[str, os.stat_result], bool],
         autorefresh: bool,
         no_file: Answer | None,
     ) -> None:
         self.reload = reload
+        self.opened = opened
         self.autorefresh = autorefresh
         self.no_file = no_file
 
     def serve(
         self, environ: WSGIEnvironment, file: File, key: str, retry: bool
     ) -> Answer | None:
-        """The response for *file*, found in the table at *key*; when it cannot be
-        opened, it is looked up again and, with *retry*, served once more."""
+        """The response for *file*, found in the table at *key*. With *retry* (a
+        file of the table, checked at the scan) a conditional request or a HEAD is
+        judged against the file as it is now, and a file that changed or cannot be
+        opened is looked up again and served once more."""
         method = environ.get("REQUEST_METHOD")
         if method != "GET" and method != "HEAD":
             return NOT_ALLOWED
@@ -51,27 +61,28 @@ class FileServer:
         else:
             variant = file.choose(environ.get("HTTP_ACCEPT_ENCODING"))
         none_match = environ.get("HTTP_IF_NONE_MATCH")
-        if none_match is not None:
-            if _matches(none_match, variant.etag):
+        since = environ.get("HTTP_IF_MODIFIED_SINCE") if none_match is None else None
+        if since is not None or none_match is not None or method == "HEAD":
+            # Answered from the table's headers without opening the file: first
+            # make sure they are the file's as it is now (RFC 9110, section 13.1).
+            if retry and _changed(variant):
+                return self._again(environ, file, key)
+            if none_match is not None:
+                if _matches(none_match, variant.etag):
+                    return "304 Not Modified", variant.not_modified, []
+            elif since is not None and _unmodified(since, variant):
                 return "304 Not Modified", variant.not_modified, []
-        else:
-            since = environ.get("HTTP_IF_MODIFIED_SINCE")
-            if since is not None and _unmodified(since, variant):
-                return "304 Not Modified", variant.not_modified, []
-        if method == "HEAD":
-            return "200 OK", variant.headers, []
-        try:
-            handle = open(variant.path, "rb")  # noqa: SIM115 (closed by the server)
-        except OSError:
-            # Gone or unreadable since the scan: look again, once.
-            fresh = self.reload(key, file) if retry else None
-            if fresh is None:
-                return self.no_file
-            return self.serve(environ, fresh, key, False)
+            if method == "HEAD":
+                return "200 OK", variant.headers, []
+        handle = self._open(variant)
+        if handle is None:
+            # Gone, unreadable, or not what was checked since: look again, once.
+            return self._again(environ, file, key) if retry else self.no_file
         try:
             st = os.fstat(handle.fileno())
             if st.st_size != variant.size or st.st_mtime_ns != variant.mtime_ns:
-                # Changed since the scan: send what is open, with its own headers.
+                # Changed in place since the scan: send what is open, with its own
+                # headers.
                 variant = file.reopened(variant, st)
                 if not self.autorefresh:
                     self.reload(key, file)
@@ -89,6 +100,56 @@ class FileServer:
             handle.close()
             raise
         return "200 OK", variant.headers, body
+
+    def _again(self, environ: WSGIEnvironment, file: File, key: str) -> Answer | None:
+        """*file* looked up on disk again (the table updated) and served once more."""
+        fresh = self.reload(key, file)
+        if fresh is None:
+            return self.no_file
+        return self.serve(environ, fresh, key, False)
+
+    def _open(self, variant: Variant) -> BinaryIO | None:
+        """The variant's file, opened first and checked after: a regular file, the
+        one the table checked or one that passes the check again (inside the
+        directory, no swap since). Never blocks: a FIFO or a device put in its
+        place is refused, not read. None, and a debug line, when it cannot be
+        served."""
+        path = variant.path
+        try:
+            fd = os.open(path, _OPEN_FLAGS)
+        except OSError as exc:
+            log.debug("cannot open %r: %s", path, exc.strerror)
+            return None
+        try:
+            st = os.fstat(fd)
+            if (st.st_ino != variant.inode or st.st_dev != variant.device) and not (
+                self.opened(path, st)
+            ):
+                log.debug("not served: %r is no longer the file checked", path)
+                os.close(fd)
+                return None
+            return open(fd, "rb")  # noqa: SIM115 (closed by the server)
+        except BaseException:
+            os.close(fd)
+            raise
+
+
+# Opening a FIFO without O_NONBLOCK waits for a writer, forever; on a regular file
+# the flag changes nothing.
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+
+
+def _changed(variant: Variant) -> bool:
+    """Whether the variant's file is not, or no longer, what its headers say."""
+    try:
+        st = os.stat(variant.path)
+    except OSError:
+        return True
+    return (
+        st.st_mtime_ns != variant.mtime_ns
+        or st.st_size != variant.size
+        or st.st_ino != variant.inode
+    )
 
 
 def _matches(header: str, etag: str) -> bool:

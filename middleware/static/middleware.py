@@ -161,7 +161,9 @@ class StaticFiles(Middleware):
         self._misses = table.misses
         # What a request for no file gets: passed on to the app, or 404.
         self._no_file = None if fallthrough else _NOT_FOUND
-        self._server = FileServer(table.reload, autorefresh, self._no_file)
+        self._server = FileServer(
+            table.reload, table.opened, autorefresh, self._no_file
+        )
         if not autorefresh:
             table.scan()
             log.debug("%r: %d URLs", self, len(self._files))
@@ -232,7 +234,10 @@ class StaticFiles(Middleware):
             if not segments or segments[-1] != "":
                 return self._redirect(environ)
             segments = segments[:-1] + [self.index]
-            target, st = index, os.stat(index)
+            try:
+                target, st = index, os.stat(index)
+            except OSError:  # gone since
+                return self._missing(environ)
         elif not segments or segments[-1] == "":
             return self._missing(environ)
         if not stat.S_ISREG(st.st_mode) or not self._table.contained(target):

@@ -12,9 +12,10 @@ import stat
 import weakref
 from typing import Literal
 
+from ..http import MEMO_KEY_LIMIT
 from .variants import VARIANTS, Builder, File
 
-__all__ = ["MISS_MEMO_SIZE", "Table", "decode", "unsafe"]
+__all__ = ["MISS_MEMO_SIZE", "MISS_PATH_LIMIT", "Table", "decode", "unsafe"]
 
 log = logging.getLogger("middleware.static")
 
@@ -22,6 +23,9 @@ log = logging.getLogger("middleware.static")
 #: remembered so the next request for one skips the check (scan mode only; the
 #: memo is emptied when full, so hostile paths cost the check and nothing more).
 MISS_MEMO_SIZE = 4096
+#: Paths longer than this are never remembered (a server may accept request lines
+#: of 256 KB): the memo holds at most MISS_MEMO_SIZE x MISS_PATH_LIMIT characters.
+MISS_PATH_LIMIT = MEMO_KEY_LIMIT
 
 # Names Windows opens as devices, whatever the extension or trailing spaces.
 _DEVICES = frozenset(
@@ -102,8 +106,25 @@ class Table:
         ``follow_symlinks``)."""
         if self.follow_symlinks:
             return True
-        real = os.path.realpath(path)
-        return os.path.commonpath([self.root, real]) == self.root
+        try:
+            real = os.path.realpath(path)
+            return os.path.commonpath([self.root, real]) == self.root
+        except (OSError, ValueError) as exc:  # a loop, a bad name: not served
+            log.debug("%r: cannot resolve %r: %s", self._owner(), path, exc)
+            return False
+
+    def opened(self, path: str, st: os.stat_result) -> bool:
+        """Whether the file opened at *path* (*st*, its fstat) may be served when it
+        is not the file the table checked: a regular file that *path* names now,
+        inside the directory. Checked after opening, so a swap between the check
+        and the open cannot serve another file."""
+        if not stat.S_ISREG(st.st_mode) or not self.contained(path):
+            return False
+        try:
+            now = os.stat(path)
+        except OSError:
+            return False
+        return (now.st_dev, now.st_ino) == (st.st_dev, st.st_ino)
 
     def hidden(self, segments: list[str]) -> bool:
         """Whether the dotfile policy keeps these path segments from being served."""
@@ -224,6 +245,8 @@ class Table:
     def remember(self, path: str) -> None:
         """Remember a safe path under the prefix that names no file (see
         :data:`MISS_MEMO_SIZE`)."""
+        if len(path) > MISS_PATH_LIMIT:
+            return
         misses = self.misses
         if len(misses) >= MISS_MEMO_SIZE:
             misses.clear()

@@ -45,6 +45,8 @@ class Variant:
         "path",
         "size",
         "mtime_ns",
+        "device",
+        "inode",
         "etag",
         "last_modified",
         "modified",
@@ -59,6 +61,10 @@ class Variant:
         self.path = path
         self.size = st.st_size
         self.mtime_ns = st.st_mtime_ns
+        # The file that was checked (regular, inside the directory): what is opened
+        # later is served only if it is this file, or checked again.
+        self.device = st.st_dev
+        self.inode = st.st_ino
         suffix = "" if coding == "identity" else f"-{coding}"
         self.etag = f'"{st.st_mtime_ns:x}-{st.st_size:x}{suffix}"'
         self.modified = int(st.st_mtime)
