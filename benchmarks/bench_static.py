@@ -8,9 +8,11 @@ sendfile would):
 - **miss**: a path that no file matches, passed to the app: ``/`` (outside the
   prefix) and ``/static/missing.css`` (under it).
 
-Target: at least as fast as WhiteNoise on all three. Printed: microseconds per
-request, the bare app included (medians; the three middleware of a case measured in
-turns), and WhiteNoise's cost over ours.
+Target: at least as fast as WhiteNoise on all three. Then (issue 17) the 304 judged
+against the file as it is now, beside WhiteNoise's ``autorefresh=True`` (its only
+mode that looks), and what each answers to an old ETag once the file changed.
+Printed: microseconds per request, the bare app included (medians; the three
+middleware of a case measured in turns), and WhiteNoise's cost over ours.
 
 Run: ``pip install -e '.[bench]' && python benchmarks/bench_static.py``
 """
@@ -120,6 +122,60 @@ def main() -> None:
                 f"{costs['whitenoise']:6.2f}   werkzeug {costs['werkzeug']:6.2f}   "
                 f"{costs['whitenoise'] / costs['ours']:.2f}x"
             )
+        current(root, hit, stacks, timed)
+
+
+def current(
+    root: str,
+    hit: dict[str, Any],
+    stacks: dict[str, Any],
+    timed: Callable[[Any, dict[str, Any]], float],
+) -> None:
+    """The 304 judged against the file as it is now (issue 17): our scan mode stats
+    the file; WhiteNoise does so only with ``autorefresh=True``, so that is the mode
+    it is timed in here. Then the file changes, and each is asked again with the
+    old ETag: a 304 then is a stale answer."""
+    subjects = {
+        "ours": stacks["ours"],
+        "whitenoise": stacks["whitenoise"],
+        "whitenoise autorefresh": WhiteNoise(
+            app, root=root, prefix="static", autorefresh=True
+        ),
+    }
+    old = {name: etag_of(wsgi, dict(hit)) for name, wsgi in subjects.items()}
+    costs = {
+        name: timed(subjects[name], {**hit, "HTTP_IF_NONE_MATCH": old[name]})
+        for name in ("ours", "whitenoise autorefresh")
+    }
+    print(
+        f"  304, current   ours {costs['ours']:6.2f}   whitenoise autorefresh "
+        f"{costs['whitenoise autorefresh']:6.2f}   "
+        f"{costs['whitenoise autorefresh'] / costs['ours']:.2f}x"
+    )
+    path = os.path.join(root, "app.css")
+    with open(path, "ab") as file:
+        file.write(b"/* changed */\n")
+    stat = os.stat(path)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))
+    answers = [
+        f"{name} {status_of(wsgi, {**hit, 'HTTP_IF_NONE_MATCH': old[name]})}"
+        for name, wsgi in subjects.items()
+    ]
+    print("  the old ETag after the file changed gets: " + ", ".join(answers))
+
+
+def status_of(wsgi: Any, environ: dict[str, Any]) -> str:
+    seen: list[str] = []
+
+    def start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
+        seen.append(status[:3])
+        return harness._write
+
+    result = wsgi(environ, start_response)
+    for _ in result:
+        pass
+    getattr(result, "close", lambda: None)()
+    return seen[-1]
 
 
 if __name__ == "__main__":
