@@ -11,8 +11,10 @@ from typing import Any, ClassVar
 from ..http import MEMO_KEY_LIMIT, accepted_encodings
 from ..options import Count, Flag, Names, Option
 from ..proxy import Middleware, Responder
-from ..wsgi import Headers, WSGIEnvironment, add_vary, status_code
+from ..wsgi import Headers, WSGIEnvironment, status_code
 from .coders import AVAILABLE, CODINGS, PADDERS, Coder, GzipCoder
+from .coding import Coding
+from .etags import coded_tag, not_modified, uncode, vary_on
 from .policy import DEFAULT_TYPES, ENVIRON_KEY, types_pattern
 
 log = logging.getLogger("middleware.gzip")
@@ -23,77 +25,8 @@ __all__ = ["Compress", "Gzip"]
 # What an Accept-Encoding value gets; see Compress._negotiate.
 _Choice = tuple[str, type[Coder] | None, int, bool]
 
-#: If-None-Match and If-Match values longer than this are passed on as they are:
-#: their coded tags are not mapped back (a browser sends one tag).
-TAG_LIMIT = 1024
 # How many values each memo of a Compress keeps before it is emptied.
 _MEMO_SIZE = 512
-
-
-class _Coding:
-    """The body filter of one compressed response: each chunk through the coder,
-    flushed, so it decodes on arrival.
-
-    With the app's ``Content-Length`` it knows when the body is complete, so the
-    core can send an exact length (``complete``; see BodyFilter), and it raises when
-    the body ends short, so a truncated response stays visibly truncated."""
-
-    __slots__ = ("_coder", "_left", "_declared", "_pad", "complete")
-
-    def __init__(
-        self, coder: Coder, length: int, pad: Callable[[bytes], bytes] | None
-    ) -> None:
-        self._coder = coder
-        # Bytes of the app's Content-Length still to come (-1: no length given). The
-        # chunk that completes it ends the stream at once: no flush, then no trailer.
-        self._left = self._declared = length
-        self._pad = pad  # adds the random padding to the first output (BREACH)
-        self.complete = False
-
-    def feed(self, data: bytes) -> bytes:
-        # An empty chunk stays empty: flushing nothing would still cost bytes.
-        if not data:
-            return data
-        left = self._left
-        if left < 0:
-            data = self._coder.chunk(data)
-        elif self.complete:  # the declared length was reached: nothing more is sent
-            log.warning("dropped %d bytes past the Content-Length", len(data))
-            return b""
-        else:
-            left -= len(data)
-            self._left = left
-            if left > 0:
-                data = self._coder.chunk(data)
-            else:
-                self.complete = True
-                if left < 0:
-                    # What a server does with bytes past Content-Length: drop them.
-                    log.warning("dropped %d bytes past the Content-Length", -left)
-                    data = data[:left]
-                    self._left = 0
-                data = self._coder.last(data)
-        if self._pad is not None:
-            data = self._pad(data)
-            self._pad = None
-        return data
-
-    def finish(self) -> bytes:
-        if self.complete:
-            return b""
-        if self._left > 0:
-            # Ending the stream would make a short body look whole once compressed:
-            # the error goes to the server, which cuts the response off (or answers
-            # 500 if nothing went out), as it does for a short identity body.
-            raise ValueError(
-                f"the app declared Content-Length: {self._declared} and its body "
-                f"ended after {self._declared - self._left} bytes"
-            )
-        data = self._coder.end()
-        if self._pad is not None:
-            data = self._pad(data)
-            self._pad = None
-        return data
 
 
 class _Compressing(Responder["Compress"]):
@@ -109,7 +42,7 @@ class _Compressing(Responder["Compress"]):
         if "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MATCH" in environ:
             self.coded = self.middleware.uncode(environ)
 
-    def on_start(self, status: str, headers: Headers) -> _Coding | None:
+    def on_start(self, status: str, headers: Headers) -> Coding | None:
         return self.middleware.start(
             self.environ, status, headers, self.filterable, self.coded
         )
@@ -296,7 +229,7 @@ class Compress(Middleware):
         headers: Headers,
         filterable: bool = True,
         coded: dict[str, str] | None = None,
-    ) -> _Coding | None:
+    ) -> Coding | None:
         """Decide for one response at its ``start_response``: adjust its *headers*
         in place and return the body filter, or None to leave the body alone.
         *filterable* is False when the body cannot be changed (HEAD, or a body the
@@ -328,12 +261,12 @@ class Compress(Middleware):
         if cache_control is not None and "no-transform" in cache_control.lower():
             return None
         if code == 304:
-            _not_modified(headers, etag, vary, coded, self.compressible(content_type))
+            not_modified(headers, etag, vary, coded, self.compressible(content_type))
             return None
         if not self.compressible(content_type):
             return None
         # Eligible: the body would differ by Accept-Encoding for some client.
-        _vary(headers, vary)
+        vary_on(headers, vary)
         accept = environ.get("HTTP_ACCEPT_ENCODING")
         choice = self._negotiated.get(accept)
         if choice is None:
@@ -350,39 +283,17 @@ class Compress(Middleware):
         if etag >= 0:
             key, value = headers[etag]
             headers[etag] = (key, coded_tag(value.strip(), coding))
-        return _Coding(coder(level), size, self._pads[coding])
+        return Coding(coder(level), size, self._pads[coding])
 
     def uncode(self, environ: WSGIEnvironment) -> dict[str, str] | None:
         """Give the app its own entity tags beside the coded ones this middleware
-        made of them: each strong tag in ``If-None-Match`` and ``If-Match`` that
-        carries the coding this client gets (``"abc-gzip"``) is followed by the
-        app's (``"abc"``) in the environ. The tags the client sent stay (an app's
-        own tags may end the same way). Returns the If-None-Match mapping, app's
-        tag to coded tag, for the 304; None when nothing was mapped."""
+        made of them (:func:`~middleware.compress.etags.uncode`), for the coding
+        this client gets; the If-None-Match mapping, or None."""
         accept = environ.get("HTTP_ACCEPT_ENCODING")
         choice = self._negotiated.get(accept) or self._negotiate(accept)
         if choice[1] is None:
             return None  # this client gets identity: its tags are the app's
-        suffix = f'-{choice[0]}"'
-        coded = None
-        for key in ("HTTP_IF_NONE_MATCH", "HTTP_IF_MATCH"):
-            value = environ.get(key)
-            if not value or suffix not in value or len(value) > TAG_LIMIT:
-                continue
-            tags = [tag.strip() for tag in value.split(",")]
-            added = []
-            for tag in tags:
-                if tag.startswith('"') and tag.endswith(suffix):
-                    app_tag = tag[: -len(suffix)] + '"'
-                    if app_tag not in tags and app_tag not in added:
-                        added.append(app_tag)
-                    if key == "HTTP_IF_NONE_MATCH":
-                        if coded is None:
-                            coded = {}
-                        coded[app_tag] = tag
-            if added:
-                environ[key] = ", ".join([value, *added])
-        return coded
+        return uncode(environ, choice[0])
 
     def _negotiate(self, accept: str | None) -> _Choice:
         """What an Accept-Encoding value gets: the coding, its coder class and
@@ -400,49 +311,6 @@ class Compress(Middleware):
                 negotiated.clear()
             negotiated[accept] = choice
         return choice
-
-
-def coded_tag(tag: str, coding: str) -> str:
-    """The entity tag of *coding*'s body: a strong tag with the coding added inside
-    its quotes (``"abc"`` to ``"abc-gzip"``). Weak tags stay as they are (a weak
-    validator may be shared by equivalent bodies), malformed ones too."""
-    if len(tag) >= 2 and tag[0] == '"' and tag[-1] == '"':
-        return f'{tag[:-1]}-{coding}"'
-    return tag
-
-
-def _vary(headers: Headers, vary: bool) -> None:
-    """Add Accept-Encoding to the response's Vary (*vary*: it has one)."""
-    if vary:
-        add_vary(headers, "Accept-Encoding")
-    else:
-        headers.append(("Vary", "Accept-Encoding"))
-
-
-def _not_modified(
-    headers: Headers,
-    etag: int,
-    vary: bool,
-    coded: dict[str, str] | None,
-    compressible: bool,
-) -> None:
-    """A 304 carries the validator and Vary the 200 would have (RFC 9110, section
-    15.4.5). When the app matched the tag mapped back from a coded one, the client
-    holds the coded body: its tag goes back, with Vary. Otherwise the client holds
-    the app's own body: the tag stays, and Vary is added only when the 304 says its
-    type is compressible (a 304 usually has no Content-Type, and a PNG's 200 has no
-    Vary)."""
-    if coded:
-        if etag >= 0:
-            key, value = headers[etag]
-            tag = coded.get(value.strip())
-            if tag is not None:
-                headers[etag] = (key, tag)
-                compressible = True
-        else:
-            compressible = True
-    if compressible:
-        _vary(headers, vary)
 
 
 class Gzip(Compress):
