@@ -74,12 +74,12 @@ class FileServer:
                 return "304 Not Modified", variant.not_modified, []
             if method == "HEAD":
                 return "200 OK", variant.headers, []
-        handle = self._open(variant)
-        if handle is None:
+        opened = self._open(variant)
+        if opened is None:
             # Gone, unreadable, or not what was checked since: look again, once.
             return self._again(environ, file, key) if retry else self.no_file
+        handle, st = opened
         try:
-            st = os.fstat(handle.fileno())
             if st.st_size != variant.size or st.st_mtime_ns != variant.mtime_ns:
                 # Changed in place since the scan: send what is open, with its own
                 # headers.
@@ -108,12 +108,12 @@ class FileServer:
             return self.no_file
         return self.serve(environ, fresh, key, False)
 
-    def _open(self, variant: Variant) -> BinaryIO | None:
+    def _open(self, variant: Variant) -> tuple[BinaryIO, os.stat_result] | None:
         """The variant's file, opened first and checked after: a regular file, the
         one the table checked or one that passes the check again (inside the
         directory, no swap since). Never blocks: a FIFO or a device put in its
-        place is refused, not read. None, and a debug line, when it cannot be
-        served."""
+        place is refused, not read. The file and its ``fstat()``; None, and a
+        debug line, when it cannot be served."""
         path = variant.path
         try:
             fd = os.open(path, _OPEN_FLAGS)
@@ -128,7 +128,7 @@ class FileServer:
                 log.debug("not served: %r is no longer the file checked", path)
                 os.close(fd)
                 return None
-            return open(fd, "rb")  # noqa: SIM115 (closed by the server)
+            return open(fd, "rb"), st  # noqa: SIM115 (closed by the server)
         except BaseException:
             os.close(fd)
             raise
