@@ -3,12 +3,14 @@
 The stack is tests/wireapp.py, loaded by each server in a subprocess started by
 tests/servers.py's helpers and stopped by its PID.
 
-The servers run with ``python -P`` and a PYTHONPATH that puts the ``middleware``
-package this test process imported first (and tests/ for ``wireapp``): so
-``PYTHONPATH=/old/checkout pytest tests/test_wire.py`` tests the old code in the
-servers as well, which ``/_where`` confirms. (Without ``-P`` the ``-m`` runner puts
-the working directory, this checkout, first; gunicorn's ``--chdir`` does the same,
-so it is pointed at the test's own directory.)
+The servers run with ``python -P`` and a PYTHONPATH that puts the code under test
+first (the ``middleware`` package first found on PYTHONPATH, else the one this
+process imported; then tests/, for ``wireapp``): so ``PYTHONPATH=/old/checkout
+pytest tests/test_wire.py`` runs the old code in the servers, which ``/_where``
+confirms. Without ``-P`` the ``-m`` runner would put the working directory, this
+checkout, first; gunicorn's ``--chdir`` does the same, so it is pointed at a
+directory of the test's own. The test process itself always imports this checkout
+(pytest puts it first); it only compares bytes.
 """
 
 from __future__ import annotations
@@ -61,10 +63,22 @@ def server_command(kind: str, port: int, workdir: Path) -> list[str]:
     raise ValueError(f"unknown server {kind!r}")
 
 
+def code_under_test() -> Path:
+    """The ``middleware/__init__.py`` the servers are to import: the first one on
+    PYTHONPATH (``PYTHONPATH=/old/checkout`` tests that checkout), else the one
+    this process imported. (pytest puts this checkout first on this process's
+    sys.path, ahead of PYTHONPATH, as tests/ is a package.)"""
+    for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+        candidate = Path(entry or ".", "middleware", "__init__.py")
+        if entry and candidate.is_file():
+            return candidate.resolve()
+    return Path(middleware.__file__ or "").resolve()
+
+
 def server_env(static: Path) -> dict[str, str]:
-    """The environment of a server: this process's, with the middleware package
-    imported here first on PYTHONPATH, and the static directory."""
-    package_root = str(Path(middleware.__file__ or "").resolve().parent.parent)
+    """The environment of a server: this process's, with the code under test first
+    on PYTHONPATH (then tests/, for ``wireapp``), and the static directory."""
+    package_root = str(code_under_test().parent.parent)
     inherited = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     path = os.pathsep.join([package_root, str(TESTS), *inherited])
     return {**os.environ, "PYTHONPATH": path, "WIREAPP_STATIC": str(static)}
@@ -109,8 +123,9 @@ def serving(kind: str, tmp_path: Path) -> Iterator[Server]:
     ) as proc:
         response, where = get(port, "/_where")
         assert response.status == 200, where
-        assert Path(where.decode()).resolve() == Path(middleware.__file__ or ""), (
-            f"{kind} imported {where.decode()}, this process {middleware.__file__}"
+        expected = code_under_test()
+        assert Path(where.decode()).resolve() == expected, (
+            f"{kind} imported {where.decode()}, not {expected}"
         )
         yield Server(kind, port, proc)
 
@@ -249,6 +264,23 @@ def test_a_short_body_stays_visibly_short(server: Server, path: str) -> None:
     complete, why = looks_complete(response)
     assert not complete, f"{path} over {server.kind} looks whole: {why}"
 
+    # And as http.client sees it: a 5xx, IncompleteRead, or a gzip stream cut short.
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=20)
+    try:
+        conn.request("GET", path, headers={"Accept-Encoding": "gzip"})
+        answer = conn.getresponse()
+        try:
+            body = answer.read()
+        except http.client.IncompleteRead:
+            return
+    finally:
+        conn.close()
+    if answer.status >= 500:
+        return
+    decoder = zlib.decompressobj(31)
+    decoder.decompress(body)
+    assert not decoder.eof, f"{path} over {server.kind}: http.client read it whole"
+
 
 # -- 3. memory: hostile values are not remembered --------------------------------------
 
@@ -335,7 +367,7 @@ def _basic(user: str, password: str) -> str:
     return base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
-# -- 4. process hygiene -----------------------------------------------------------------
+# -- 4. process hygiene ----------------------------------------------------------------
 
 
 def gone(pid: int) -> bool:
@@ -361,4 +393,3 @@ def test_servers_are_stopped_by_their_pid(tmp_path: Path, kind: str) -> None:
     wait_until(lambda: gone(worker), 15, lambda: f"worker {worker} still runs")
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", server.port), timeout=1).close()
-

@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -103,5 +102,3 @@ def router(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[
 
 
 app: WSGIApplication = compose(router, ErrorCatcher(), Gzip(), StaticFiles(STATIC))
-
-print(f"wireapp: middleware from {middleware.__file__}", file=sys.stderr, flush=True)
