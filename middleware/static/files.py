@@ -7,6 +7,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import os
+import stat
 import time
 from collections.abc import Callable
 from typing import BinaryIO
@@ -80,9 +81,9 @@ class FileServer:
             return self._again(environ, file, key) if retry else self.no_file
         handle, st = opened
         try:
-            if st.st_size != variant.size or st.st_mtime_ns != variant.mtime_ns:
-                # Changed in place since the scan: send what is open, with its own
-                # headers.
+            if st.st_ctime_ns != variant.ctime_ns or st.st_ino != variant.inode:
+                # Changed since the scan (and checked again): send what is open,
+                # with its own headers.
                 variant = file.reopened(variant, st)
                 if not self.autorefresh:
                     self.reload(key, file)
@@ -122,8 +123,10 @@ class FileServer:
             return None
         try:
             st = os.fstat(fd)
-            if (st.st_ino != variant.inode or st.st_dev != variant.device) and not (
-                self.opened(path, st)
+            if not stat.S_ISREG(st.st_mode) or (
+                (st.st_ino, st.st_dev, st.st_ctime_ns)
+                != (variant.inode, variant.device, variant.ctime_ns)
+                and not self.opened(path, st)
             ):
                 log.debug("not served: %r is no longer the file checked", path)
                 os.close(fd)
@@ -145,11 +148,7 @@ def _changed(variant: Variant) -> bool:
         st = os.stat(variant.path)
     except OSError:
         return True
-    return (
-        st.st_mtime_ns != variant.mtime_ns
-        or st.st_size != variant.size
-        or st.st_ino != variant.inode
-    )
+    return st.st_ctime_ns != variant.ctime_ns or st.st_ino != variant.inode
 
 
 def _matches(header: str, etag: str) -> bool:

@@ -47,6 +47,7 @@ class Variant:
         "mtime_ns",
         "device",
         "inode",
+        "ctime_ns",
         "etag",
         "last_modified",
         "modified",
@@ -62,9 +63,12 @@ class Variant:
         self.size = st.st_size
         self.mtime_ns = st.st_mtime_ns
         # The file that was checked (regular, inside the directory): what is opened
-        # later is served only if it is this file, or checked again.
+        # later is served only if it is this file, or checked again. An inode number
+        # is reused once its file is deleted; the change time is set by the kernel
+        # at every change, creation included, so the three together are this file.
         self.device = st.st_dev
         self.inode = st.st_ino
+        self.ctime_ns = st.st_ctime_ns
         suffix = "" if coding == "identity" else f"-{coding}"
         self.etag = f'"{st.st_mtime_ns:x}-{st.st_size:x}{suffix}"'
         self.modified = int(st.st_mtime)
