@@ -13,12 +13,13 @@ TAG_LIMIT = 1024
 
 
 def coded_tag(tag: str, coding: str) -> str:
-    """The entity tag of *coding*'s body: a strong tag with the coding added inside
-    its quotes (``"abc"`` to ``"abc-gzip"``). Weak tags stay as they are (a weak
-    validator may be shared by equivalent bodies), malformed ones too."""
-    if len(tag) >= 2 and tag[0] == '"' and tag[-1] == '"':
+    """The entity tag of *coding*'s body: the coding added at the end of the tag's
+    opaque part (``"abc"`` to ``"abc-gzip"``, ``W/"abc"`` to ``W/"abc-gzip"``; an
+    unquoted tag, which some apps send, gets it at its end). Weak tags are coded
+    too: a 304 can then tell which body the client holds, and carry its Vary."""
+    if len(tag) >= 2 and tag[-1] == '"':
         return f'{tag[:-1]}-{coding}"'
-    return tag
+    return f"{tag}-{coding}" if tag else tag
 
 
 def vary_on(headers: Headers, vary: bool) -> None:
@@ -56,29 +57,34 @@ def not_modified(
 
 
 def uncode(environ: WSGIEnvironment, coding: str) -> dict[str, str] | None:
-    """Give the app its own entity tags beside the coded ones: each strong tag in
-    ``If-None-Match`` and ``If-Match`` that carries *coding* (``"abc-gzip"``) is
-    followed by the app's (``"abc"``) in the environ. The tags the client sent stay
-    (an app's own tags may end the same way). Returns the If-None-Match mapping,
-    app's tag to coded tag, for the 304; None when nothing was mapped. Values
-    longer than :data:`TAG_LIMIT` are left as they are."""
-    suffix = f'-{coding}"'
+    """Give the app its own entity tags: each tag in ``If-None-Match`` and
+    ``If-Match`` coded with *coding* (``"abc-gzip"``, this client's coding) is
+    replaced in the environ by the app's (``"abc"``), as Apache's mod_deflate does,
+    so an app that compares the whole header to its tag (Bottle) matches too.
+    Returns the If-None-Match mapping, app's tag to coded tag, for the 304; None
+    when nothing was mapped. Values longer than :data:`TAG_LIMIT` are left as
+    they are."""
+    quoted = f'-{coding}"'
+    bare = quoted[:-1]
     coded = None
     for key in ("HTTP_IF_NONE_MATCH", "HTTP_IF_MATCH"):
         value = environ.get(key)
-        if not value or suffix not in value or len(value) > TAG_LIMIT:
+        if not value or bare not in value or len(value) > TAG_LIMIT:
             continue
-        tags = [tag.strip() for tag in value.split(",")]
-        added = []
-        for tag in tags:
-            if tag.startswith('"') and tag.endswith(suffix):
-                app_tag = tag[: -len(suffix)] + '"'
-                if app_tag not in tags and app_tag not in added:
-                    added.append(app_tag)
-                if key == "HTTP_IF_NONE_MATCH":
-                    if coded is None:
-                        coded = {}
-                    coded[app_tag] = tag
-        if added:
-            environ[key] = ", ".join([value, *added])
+        tags = []
+        for tag in value.split(","):
+            tag = tag.strip()
+            if tag.endswith(quoted) and len(tag) > len(quoted):
+                mine = tag[: -len(quoted)] + '"'
+            elif tag.endswith(bare) and len(tag) > len(bare) and '"' not in tag:
+                mine = tag[: -len(bare)]
+            else:
+                tags.append(tag)
+                continue
+            tags.append(mine)
+            if key == "HTTP_IF_NONE_MATCH":
+                if coded is None:
+                    coded = {}
+                coded[mine] = tag
+        environ[key] = ", ".join(tags)
     return coded

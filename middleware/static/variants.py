@@ -27,6 +27,7 @@ IMMUTABLE_MAX_AGE = 31_536_000
 
 #: Precompressed siblings looked for, as (content coding, file suffix).
 VARIANTS = (("br", ".br"), ("zstd", ".zst"), ("gzip", ".gz"))
+_SUFFIXES = dict(VARIANTS)
 
 #: The default ``immutable`` test: a content hash of 8 to 64 hex digits, with at
 #: least one letter and one digit, before the extension: ``app.3f9a1c2b.js``,
@@ -69,7 +70,9 @@ class Variant:
         self.device = st.st_dev
         self.inode = st.st_ino
         self.ctime_ns = st.st_ctime_ns
-        suffix = "" if coding == "identity" else f"-{coding}"
+        # A variant's tag names its file's suffix (".gz"), not its coding: a tag
+        # ending "-gzip" is what Compress makes of an app's tag, and maps back.
+        suffix = "" if coding == "identity" else _SUFFIXES[coding]
         self.etag = f'"{st.st_mtime_ns:x}-{st.st_size:x}{suffix}"'
         self.modified = int(st.st_mtime)
         self.last_modified = email.utils.formatdate(self.modified, usegmt=True)
