@@ -66,8 +66,14 @@ class FileServer:
         if since is not None or none_match is not None or method == "HEAD":
             # Answered from the table's headers without opening the file: first
             # make sure they are the file's as it is now (RFC 9110, section 13.1).
-            if retry and _changed(variant):
-                return self._again(environ, file, key)
+            if retry:  # (inlined: one frame less on every 304, bench_static)
+                try:
+                    st = os.stat(variant.path)
+                except OSError:
+                    return self._again(environ, file, key)
+                # The change time moves with every write, utime and rename.
+                if st.st_ctime_ns != variant.ctime_ns or st.st_ino != variant.inode:
+                    return self._again(environ, file, key)
             if none_match is not None:
                 if _matches(none_match, variant.etag):
                     return "304 Not Modified", variant.not_modified, []
@@ -140,15 +146,6 @@ class FileServer:
 # Opening a FIFO without O_NONBLOCK waits for a writer, forever; on a regular file
 # the flag changes nothing.
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
-
-
-def _changed(variant: Variant) -> bool:
-    """Whether the variant's file is not, or no longer, what its headers say."""
-    try:
-        st = os.stat(variant.path)
-    except OSError:
-        return True
-    return st.st_ctime_ns != variant.ctime_ns or st.st_ino != variant.inode
 
 
 def _matches(header: str, etag: str) -> bool:
