@@ -276,13 +276,25 @@ def test_head_is_get_without_a_body_and_opens_nothing(
     status: str,
 ) -> None:
     static = StaticFiles(root)
+    full = get(
+        static, path, extra={k: v for k, v in headers.items() if k != "HTTP_RANGE"}
+    )
+    # A file is opened (and checked) once before its headers are sent; then HEAD
+    # only stats it.
     opened.clear()
     head = get(static, path, method="HEAD", extra=headers)
     assert not [p for p in opened if p.startswith(str(root))]
     assert head.status == status and head.body == b""
-    headers.pop("HTTP_RANGE", None)
-    full = get(static, path, extra=headers)
     assert head.headers == full.headers
+
+
+def test_the_first_head_of_a_file_opens_it_to_check_it(
+    root: Path, opened: list[str]
+) -> None:
+    static = StaticFiles(root)
+    opened.clear()
+    assert get(static, "/static/app.css", method="HEAD").status == "200 OK"
+    assert [p for p in opened if p.startswith(str(root))] == [str(root / "app.css")]
 
 
 # -- conditional requests ----------------------------------------------------------

@@ -602,11 +602,15 @@ def test_an_oserror_from_the_containment_check_is_a_miss(
     assert get(strict, "/static/loop-b").status == "404 Not Found"
 
     realpath_failing_on(monkeypatch, "victim")
-    # Replaced since the scan (another inode): checked again in scan mode, looked
-    # up in autorefresh; either way realpath raises in the containment check.
     os.replace(write(stage(tree) / "victim.txt", b"victim, again"), tree / "victim.txt")
-    assert get(strict, "/static/victim.txt").status == "404 Not Found"
-    assert get(static, "/static/victim.txt").body == b"app"
+    if autorefresh:
+        # Looked up on disk: realpath raises in the containment check.
+        assert get(strict, "/static/victim.txt").status == "404 Not Found"
+        assert get(static, "/static/victim.txt").body == b"app"
+    else:
+        # Replaced since the scan (another inode): checked again on what the
+        # opened descriptor names, which needs no realpath, so it is served.
+        assert get(strict, "/static/victim.txt").body == b"victim, again"
     # A server started now: the scan checks the symlink and leaves it out (and the
     # construction does not raise).
     scanned = StaticFiles(tree, autorefresh=autorefresh)
@@ -764,3 +768,77 @@ def test_long_missing_paths_are_not_remembered(root: Path) -> None:  # noqa: F81
     misses = static._table.misses
     assert "/static/short-miss.css" in misses and at_limit in misses
     assert max(map(len, misses)) <= MISS_PATH_LIMIT
+
+
+# -- races a review found: the checks must look at the opened file, not the path ------
+
+
+@pytest.mark.parametrize("autorefresh", [False, True], ids=["scan", "autorefresh"])
+def test_a_swap_timed_around_the_path_checks_cannot_serve_the_outside(
+    tree: Path, monkeypatch: pytest.MonkeyPatch, autorefresh: bool
+) -> None:
+    """The writer's best schedule, made deterministic: the served path is a
+    symlink out, except while ``os.path.realpath`` looks at it. A check that
+    resolves the path again after the open (not what the descriptor names) was
+    fooled in both modes and served the secret."""
+    served = tree / "swapped.txt"
+    write(served, b"first version")
+    inside = write(stage(tree) / "inside.txt", b"inside")
+    static = StaticFiles(tree, autorefresh=autorefresh, fallthrough=False)
+    secret = outside(tree)
+
+    def to_symlink() -> None:
+        link = stage(tree) / "link"
+        link.symlink_to(secret)
+        os.replace(link, served)
+
+    def to_regular() -> None:
+        hard = stage(tree) / "hard"
+        os.link(inside, hard)
+        os.replace(hard, served)
+
+    real = os.path.realpath
+
+    def swapping(path: Any, *args: Any, **kwargs: Any) -> str:
+        if os.fsdecode(path).endswith("swapped.txt"):
+            to_regular()
+            try:
+                return str(real(path, *args, **kwargs))
+            finally:
+                to_symlink()
+        return str(real(path, *args, **kwargs))
+
+    to_symlink()
+    monkeypatch.setattr(os.path, "realpath", swapping)
+    for method in ("GET", "HEAD"):
+        outcome = conformance.run(
+            static(app), conformance.make_environ(method, "/static/swapped.txt")
+        )
+        assert SECRET not in outcome.body
+        assert outcome.status == "404 Not Found", (method, outcome.status)
+        # Not even the secret file's size.
+        assert outcome.header("Content-Length") != str(len(SECRET))
+
+
+def test_a_file_deleted_and_made_again_is_served_again(tree: Path) -> None:
+    """A deploy that deletes a file and writes it again (rm + cp, git checkout):
+    a revalidation between the two steps found it gone, and the path was then
+    remembered as a miss until the process restarted."""
+    static = StaticFiles(tree, fallthrough=False)
+    first = get(static, "/static/data.json")
+    tag = first.header("ETag")
+    assert first.status == "200 OK" and tag is not None
+    (tree / "data.json").unlink()
+    gone = conformance.run(
+        static(app),
+        {
+            **conformance.make_environ("GET", "/static/data.json"),
+            "HTTP_IF_NONE_MATCH": tag,
+        },
+    )
+    assert gone.status == "404 Not Found"
+    write(tree / "data.json", b'{"deployed": true}')
+    again = get(static, "/static/data.json")
+    assert (again.status, again.body) == ("200 OK", b'{"deployed": true}')
+    assert get(static, "/static/data.json", method="HEAD").status == "200 OK"
+    assert "/static/data.json" not in static._table.misses

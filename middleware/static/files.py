@@ -26,23 +26,23 @@ NOT_ALLOWED = status_page("405 Method Not Allowed", ("Allow", "GET, HEAD"))
 
 class FileServer:
     """Answers the requests for the files of a table. *reload* looks a file up on
-    disk again and updates the table (see :meth:`serve`); *opened* tells whether
-    an opened file that is not the one checked may be served
-    (:meth:`~middleware.static.table.Table.opened`); *autorefresh* is the option of
+    disk again and updates the table (see :meth:`serve`); *inside* tells whether
+    an opened file may be served
+    (:meth:`~middleware.static.table.Table.inside`); *autorefresh* is the option of
     the same name; *no_file* is what a request for no file gets (None: passed on
     to the app)."""
 
-    __slots__ = ("reload", "opened", "autorefresh", "no_file")
+    __slots__ = ("reload", "inside", "autorefresh", "no_file")
 
     def __init__(
         self,
         reload: Callable[[str, File], File | None],
-        opened: Callable[[str, os.stat_result], bool],
+        inside: Callable[[int, str, os.stat_result], bool],
         autorefresh: bool,
         no_file: Answer | None,
     ) -> None:
         self.reload = reload
-        self.opened = opened
+        self.inside = inside
         self.autorefresh = autorefresh
         self.no_file = no_file
 
@@ -74,6 +74,17 @@ class FileServer:
                 # The change time moves with every write, utime and rename.
                 if st.st_ctime_ns != variant.ctime_ns or st.st_ino != variant.inode:
                     return self._again(environ, file, key)
+            if not variant.verified:
+                # Headers only from a file that was opened and checked: once per
+                # variant (a table's), or per request (autorefresh's).
+                opened = self._open(variant)
+                if opened is None:
+                    return self._again(environ, file, key) if retry else self.no_file
+                handle, st = opened
+                handle.close()
+                if st.st_ctime_ns != variant.ctime_ns or st.st_ino != variant.inode:
+                    variant = file.reopened(variant, st)  # changed since its stat
+                    variant.verified = True
             if none_match is not None:
                 if _matches(none_match, variant.etag):
                     return "304 Not Modified", variant.not_modified, []
@@ -91,6 +102,7 @@ class FileServer:
                 # Changed since the scan (and checked again): send what is open,
                 # with its own headers.
                 variant = file.reopened(variant, st)
+                variant.verified = True
                 if not self.autorefresh:
                     self.reload(key, file)
             if ranged:
@@ -116,11 +128,14 @@ class FileServer:
         return self.serve(environ, fresh, key, False)
 
     def _open(self, variant: Variant) -> tuple[BinaryIO, os.stat_result] | None:
-        """The variant's file, opened first and checked after: a regular file, the
-        one the table checked or one that passes the check again (inside the
-        directory, no swap since). Never blocks: a FIFO or a device put in its
-        place is refused, not read. The file and its ``fstat()``; None, and a
-        debug line, when it cannot be served."""
+        """The variant's file, opened first and checked after: a regular file, and
+        inside the directory by what the descriptor names (see
+        :meth:`~middleware.static.table.Table.inside`), unless it is the very file
+        that passed that check before (same device, inode and change time: the
+        kernel moves the change time at every write, rename and creation, so
+        nothing else has them). Never blocks: a FIFO or a device put in its place
+        is refused, not read. The file and its ``fstat()``; None, and a debug
+        line, when it cannot be served."""
         path = variant.path
         try:
             fd = os.open(path, _OPEN_FLAGS)
@@ -129,14 +144,19 @@ class FileServer:
             return None
         try:
             st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode) or (
-                (st.st_ino, st.st_dev, st.st_ctime_ns)
-                != (variant.inode, variant.device, variant.ctime_ns)
-                and not self.opened(path, st)
+            same = (st.st_ino, st.st_dev, st.st_ctime_ns) == (
+                variant.inode,
+                variant.device,
+                variant.ctime_ns,
+            )
+            if not stat.S_ISREG(st.st_mode) or not (
+                (same and variant.verified) or self.inside(fd, path, st)
             ):
-                log.debug("not served: %r is no longer the file checked", path)
+                log.debug("not served: %r is not a file inside the directory", path)
                 os.close(fd)
                 return None
+            if same:
+                variant.verified = True
             return open(fd, "rb"), st  # noqa: SIM115 (closed by the server)
         except BaseException:
             os.close(fd)

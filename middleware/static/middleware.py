@@ -162,7 +162,7 @@ class StaticFiles(Middleware):
         # What a request for no file gets: passed on to the app, or 404.
         self._no_file = None if fallthrough else _NOT_FOUND
         self._server = FileServer(
-            table.reload, table.opened, autorefresh, self._no_file
+            table.reload, table.inside, autorefresh, self._no_file
         )
         if not autorefresh:
             table.scan()
@@ -189,6 +189,12 @@ class StaticFiles(Middleware):
 
     def _miss(self, environ: WSGIEnvironment, path: str) -> Answer | None:
         """A path under the prefix that the table does not hold."""
+        gone = self._table.vanished.get(path)
+        if gone is not None:  # a file of the scan, deleted since: back yet?
+            fresh = self._table.reload(path, gone)
+            if fresh is None:
+                return self._no_file
+            return self._server.serve(environ, fresh, path, False)
         if self.autorefresh or path == self.prefix or self._table.suspect(path):
             return self._inspect(environ, path)
         if path in self._directories:

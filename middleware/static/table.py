@@ -9,6 +9,7 @@ import logging
 import os
 import re
 import stat
+import sys
 import weakref
 from typing import Literal
 
@@ -48,6 +49,33 @@ _SUSPECT = re.compile(
 )
 
 
+if sys.platform == "darwin":
+    import fcntl
+
+    def _descriptor_path(fd: int) -> str | None:
+        """The path the kernel holds for an open descriptor (macOS: F_GETPATH)."""
+        try:
+            raw = fcntl.fcntl(fd, fcntl.F_GETPATH, bytes(1024))
+        except OSError:
+            return None
+        return os.fsdecode(raw.rstrip(b"\0"))
+
+elif os.path.isdir("/proc/self/fd"):
+
+    def _descriptor_path(fd: int) -> str | None:
+        """The path the kernel holds for an open descriptor (Linux: /proc)."""
+        try:
+            return os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            return None
+
+else:
+
+    def _descriptor_path(fd: int) -> str | None:
+        """Not known on this platform."""
+        return None
+
+
 def unsafe(segment: str) -> bool:
     """Whether a path segment (a URL's or a file's name) must never be served."""
     if segment in ("", ".", ".."):
@@ -85,6 +113,7 @@ class Table:
         # Held weakly, so that the owner and its table make no reference cycle.
         self._owner = weakref.ref(owner)
         self.root = root
+        self.root_prefix = os.path.join(root, "")  # with its separator
         self.prefix = prefix
         self.under = prefix + "/"
         self.index = index
@@ -98,6 +127,9 @@ class Table:
         self.directories: set[str] = set()
         # Safe paths under the prefix known to name no file (see MISS_MEMO_SIZE).
         self.misses: set[str] = set()
+        # Files of the scan found gone since, by URL: looked for again on request,
+        # never remembered as misses. At most as many as the scan found.
+        self.vanished: dict[str, File] = {}
 
     # -- path safety ---------------------------------------------------------------
 
@@ -113,12 +145,19 @@ class Table:
             log.debug("%r: cannot resolve %r: %s", self._owner(), path, exc)
             return False
 
-    def opened(self, path: str, st: os.stat_result) -> bool:
-        """Whether the file opened at *path* (*st*, its fstat) may be served when it
-        is not the file the table checked: a regular file that *path* names now,
-        inside the directory. Checked after opening, so a swap between the check
-        and the open cannot serve another file."""
-        if not stat.S_ISREG(st.st_mode) or not self.contained(path):
+    def inside(self, fd: int, path: str, st: os.stat_result) -> bool:
+        """Whether the file open at *fd* (opened at *path*; *st*, its fstat) is
+        inside the directory (always, with ``follow_symlinks``). Read from what the
+        kernel says the descriptor names (Linux's ``/proc/self/fd``, macOS's
+        ``F_GETPATH``), so no swap of the path after the open can fool it. Where
+        neither exists, the path is resolved again and must still name the opened
+        file: a swap back and forth between those two looks can get through."""
+        if self.follow_symlinks:
+            return True
+        real = _descriptor_path(fd)
+        if real is not None:
+            return real.startswith(self.root_prefix) or real == self.root
+        if not self.contained(path):
             return False
         try:
             now = os.stat(path)
@@ -224,28 +263,46 @@ class Table:
     # -- after the scan ------------------------------------------------------------
 
     def reload(self, key: str, file: File) -> File | None:
-        """*file* looked up on disk again, and the URL table updated (scan mode)."""
+        """*file* looked up on disk again, and the URL table updated (scan mode).
+        The file is opened and checked as a request's would be (:meth:`inside`).
+        One that is gone is kept aside (:attr:`vanished`), so a file deleted and
+        made again, as a deploy may do, is found again by the next request."""
         path = file.identity.path
-        try:
-            st = os.stat(path)
-        except OSError:
-            st = None
+        checked = self._checked_stat(path)
         fresh = None
-        if st is not None and stat.S_ISREG(st.st_mode) and self.contained(path):
+        if checked is not None:
             segments = key[len(self.under) :].split("/")
             if segments[-1] == "" and self.index is not None:
                 segments[-1] = self.index
-            fresh = self.build(path, decode(segments), st, None)
+            fresh = self.build(path, decode(segments), checked, None)
         if fresh is None:
-            self.files.pop(key, None)
+            if self.files.pop(key, None) is not None:
+                self.vanished[key] = file
         else:
+            fresh.identity.verified = True  # built from the checked descriptor
             self.files[key] = fresh
+            self.vanished.pop(key, None)
         return fresh
+
+    def _checked_stat(self, path: str) -> os.stat_result | None:
+        """The fstat of the regular file at *path*, opened without blocking and
+        found inside the directory; None when there is none."""
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        except OSError:
+            return None
+        try:
+            st = os.fstat(fd)
+            if stat.S_ISREG(st.st_mode) and self.inside(fd, path, st):
+                return st
+            return None
+        finally:
+            os.close(fd)
 
     def remember(self, path: str) -> None:
         """Remember a safe path under the prefix that names no file (see
         :data:`MISS_MEMO_SIZE`)."""
-        if len(path) > MISS_PATH_LIMIT:
+        if len(path) > MISS_PATH_LIMIT or path in self.vanished:
             return
         misses = self.misses
         if len(misses) >= MISS_MEMO_SIZE:

@@ -49,6 +49,7 @@ class Variant:
         "device",
         "inode",
         "ctime_ns",
+        "verified",
         "etag",
         "last_modified",
         "modified",
@@ -70,6 +71,8 @@ class Variant:
         self.device = st.st_dev
         self.inode = st.st_ino
         self.ctime_ns = st.st_ctime_ns
+        # Whether this file was opened and found inside the directory (FileServer).
+        self.verified = False
         # A variant's tag names its file's suffix (".gz"), not its coding: a tag
         # ending "-gzip" is what Compress makes of an app's tag, and maps back.
         suffix = "" if coding == "identity" else _SUFFIXES[coding]
