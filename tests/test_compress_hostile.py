@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gc
 import gzip
+import os
 import sys
 import time
 import tracemalloc
@@ -307,8 +308,14 @@ def test_if_match_with_the_coded_tag_reaches_the_app_with_its_own_tag(
         accept_encoding=coding,
         if_match=f'"v1-{other}"',
     )
-    assert seen[-1] == f'"v1-{other}"'  # another coding's tag: not mapped
-    assert outcome.status == "412 Precondition Failed"
+    # Any offered coding's tag names the same state of the resource: mapped too,
+    # whatever this request accepts (no false 412 after Accept-Encoding changed).
+    assert seen[-1] == '"v1"'
+    assert outcome.status == "204 No Content"
+    outcome = serve(Compress()(put_app(seen)), "PUT", if_match=f'"v1-{other}"')
+    assert (seen[-1], outcome.status) == ('"v1"', "204 No Content")
+    outcome = serve(Compress()(put_app(seen)), "PUT", if_match='"v2-gzip"')
+    assert (seen[-1], outcome.status) == ('"v2"', "412 Precondition Failed")
 
 
 CSS = b"body { color: #333; margin: 0 auto; }\n" * 135  # about 5 KB
@@ -986,3 +993,90 @@ def test_prefers_json_does_not_parse_a_huge_accept_value() -> None:
         timings.append(time.perf_counter() - began)
     assert min(timings) < 0.005, timings  # a guard on a ~100 ms parse, generous
     assert answers == {False}  # not parsed: HTML, the default
+
+
+# -- what a review found -------------------------------------------------------------
+
+
+def test_a_weakened_coded_tag_gets_the_coded_tag_back_on_its_304() -> None:
+    # A cache may send the tag weak; a weak-comparing app answers 304 with its own
+    # strong tag. The 304 must still carry the coded tag and Vary.
+    app = Gzip()(weak_app)
+    outcome = serve(app, accept_encoding="gzip", if_none_match='W/"v1-gzip"')
+    assert outcome.status == "304 Not Modified"
+    assert outcome.header("ETag") == '"v1-gzip"'
+    assert outcome.header("Vary") == "Accept-Encoding"
+
+
+def test_a_304_to_a_date_alone_keeps_its_vary() -> None:
+    def dated(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+        if environ.get("HTTP_IF_MODIFIED_SINCE"):
+            start_response("304 Not Modified", [])
+            return []
+        start_response("200 OK", [HTML, LENGTH])
+        return [PAGE]
+
+    app = Gzip()(dated)
+    assert serve(app, accept_encoding="gzip").header("Vary") == "Accept-Encoding"
+    again = serve(
+        app,
+        accept_encoding="gzip",
+        if_modified_since="Mon, 01 Jan 2024 00:00:00 GMT",
+    )
+    assert again.status == "304 Not Modified"
+    assert again.header("Vary") == "Accept-Encoding"
+
+
+def test_tags_holding_commas_and_headers_with_nothing_to_map_are_kept() -> None:
+    seen: list[str | None] = []
+
+    def tagged(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+        seen.append(environ.get("HTTP_IF_NONE_MATCH"))
+        if environ.get("HTTP_IF_NONE_MATCH") == '"v1,en"':
+            start_response("304 Not Modified", [("ETag", '"v1,en"')])
+            return []
+        start_response("200 OK", [HTML, LENGTH, ("ETag", '"v1,en"')])
+        return [PAGE]
+
+    app = Gzip()(tagged)
+    first = serve(app, accept_encoding="gzip")
+    assert first.header("ETag") == '"v1,en-gzip"'
+    again = serve(app, accept_encoding="gzip", if_none_match='"v1,en-gzip"')
+    assert (seen[-1], again.status) == ('"v1,en"', "304 Not Modified")
+    assert again.header("ETag") == '"v1,en-gzip"'
+    odd = ' "x" ,W/"y",  "z,w" '
+    serve(app, accept_encoding="gzip", if_none_match=odd)
+    assert seen[-1] == odd  # nothing mapped: the header as the client sent it
+
+
+def test_a_large_list_body_is_streamed_not_joined() -> None:
+    # A list of many chunks is joined (to get a length) only up to WHOLE_LIMIT:
+    # joining a 32 MiB list copied it whole.
+    from middleware.proxy.body import WHOLE_LIMIT
+
+    chunk = os.urandom(1024) * 64  # 64 KiB, compressible by repetition
+    chunks = [chunk] * (32 * 1024 * 1024 // len(chunk))
+
+    def big(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+        start_response("200 OK", [HTML])
+        return chunks
+
+    app = Gzip()(big)
+    environ = {**make_environ(), "HTTP_ACCEPT_ENCODING": "gzip"}
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        outcome = run(app, environ)
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    assert outcome.error is None
+    assert outcome.header("Content-Length") is None  # streamed
+    assert peak < 8 * 1024 * 1024, f"{peak / 2**20:.1f} MiB"
+    small = [PAGE[:100]] * (WHOLE_LIMIT // 100)
+
+    def many(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+        start_response("200 OK", [HTML])
+        return small
+
+    assert run(Gzip()(many), dict(environ)).header("Content-Length") is not None

@@ -306,9 +306,15 @@ HTML = ("Content-Type", "text/html")
         ("204", {"status": "204 No Content", "headers": [HTML]}, False),
         ("206", {"status": "206 Partial Content", "headers": [HTML]}, False),
         ("101", {"status": "101 Switching Protocols", "headers": [HTML]}, False),
-        # A 304 usually has no Content-Type: Vary only when its type says so (or
-        # the client held a coded body, below).
-        ("304 of no type", {"status": "304 Not Modified", "headers": []}, False),
+        # A 304 usually has no Content-Type. Its request's If-None-Match says which
+        # body the client holds: the app's own tag, the app's body (a PNG's 200 had
+        # no Vary); without one (a date), nothing tells, and Vary is added.
+        (
+            "304 to the app's own tag",
+            {"status": "304 Not Modified", "headers": [], "if_none_match": '"a"'},
+            False,
+        ),
+        ("304 to a date", {"status": "304 Not Modified", "headers": []}, True),
         ("304 of a text", {"status": "304 Not Modified", "headers": [HTML]}, True),
         (
             "already encoded",
@@ -353,7 +359,12 @@ def test_a_304_to_the_apps_own_tag_is_left_as_the_app_sent_it() -> None:
     headers = [("ETag", '"abc"')]
     outcome = skipped(status="304 Not Modified", headers=headers, if_none_match='"abc"')
     assert outcome.headers == [("ETag", '"abc"')]
-    outcome = skipped(status="304 Not Modified", headers=headers, accept_encoding="")
+    outcome = skipped(
+        status="304 Not Modified",
+        headers=headers,
+        accept_encoding="",
+        if_none_match='"abc"',
+    )
     assert outcome.headers == [("ETag", '"abc"')]
 
 

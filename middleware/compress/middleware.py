@@ -14,7 +14,7 @@ from ..proxy import Middleware, Responder
 from ..wsgi import Headers, WSGIEnvironment, status_code
 from .coders import AVAILABLE, CODINGS, PADDERS, Coder, GzipCoder
 from .coding import Coding
-from .etags import coded_tag, not_modified, uncode, vary_on
+from .etags import Mapped, coded_tag, not_modified, uncode, vary_on
 from .policy import DEFAULT_TYPES, ENVIRON_KEY, types_pattern
 
 log = logging.getLogger("middleware.gzip")
@@ -34,17 +34,17 @@ class _Compressing(Responder["Compress"]):
     app's, and decides at ``start_response``."""
 
     filters = True
-    #: The coded tags of If-None-Match by the app's tag they were mapped back to.
-    coded: dict[str, str] | None = None
+    #: What :meth:`Compress.uncode` mapped back in If-None-Match, for the 304.
+    mapped: Mapped = None
 
     def on_request(self) -> None:
         environ = self.environ
         if "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MATCH" in environ:
-            self.coded = self.middleware.uncode(environ)
+            self.mapped = self.middleware.uncode(environ)
 
     def on_start(self, status: str, headers: Headers) -> Coding | None:
         return self.middleware.start(
-            self.environ, status, headers, self.filterable, self.coded
+            self.environ, status, headers, self.filterable, self.mapped
         )
 
 
@@ -228,12 +228,12 @@ class Compress(Middleware):
         status: str,
         headers: Headers,
         filterable: bool = True,
-        coded: dict[str, str] | None = None,
+        mapped: Mapped = None,
     ) -> Coding | None:
         """Decide for one response at its ``start_response``: adjust its *headers*
         in place and return the body filter, or None to leave the body alone.
         *filterable* is False when the body cannot be changed (HEAD, or a body the
-        server already has as it was): the headers still get ``Vary``. *coded* is
+        server already has as it was): the headers still get ``Vary``. *mapped* is
         what :meth:`uncode` returned for the request."""
         if environ.get(ENVIRON_KEY, True) is False:
             return None
@@ -261,7 +261,14 @@ class Compress(Middleware):
         if cache_control is not None and "no-transform" in cache_control.lower():
             return None
         if code == 304:
-            not_modified(headers, etag, vary, coded, self.compressible(content_type))
+            not_modified(
+                headers,
+                etag,
+                vary,
+                mapped,
+                self.compressible(content_type),
+                "HTTP_IF_NONE_MATCH" in environ,
+            )
             return None
         if not self.compressible(content_type):
             return None
@@ -285,15 +292,14 @@ class Compress(Middleware):
             headers[etag] = (key, coded_tag(value.strip(), coding))
         return Coding(coder(level), size, self._pads[coding])
 
-    def uncode(self, environ: WSGIEnvironment) -> dict[str, str] | None:
-        """Give the app its own entity tags beside the coded ones this middleware
-        made of them (:func:`~middleware.compress.etags.uncode`), for the coding
-        this client gets; the If-None-Match mapping, or None."""
+    def uncode(self, environ: WSGIEnvironment) -> Mapped:
+        """Give the app its own entity tags where the request has the coded ones
+        this middleware made of them (:func:`~middleware.compress.etags.uncode`);
+        what was mapped back in If-None-Match, for the 304."""
         accept = environ.get("HTTP_ACCEPT_ENCODING")
         choice = self._negotiated.get(accept) or self._negotiate(accept)
-        if choice[1] is None:
-            return None  # this client gets identity: its tags are the app's
-        return uncode(environ, choice[0])
+        coding = choice[0] if choice[1] is not None else None  # None: identity
+        return uncode(environ, coding, self.encodings)
 
     def _negotiate(self, accept: str | None) -> _Choice:
         """What an Accept-Encoding value gets: the coding, its coder class and

@@ -102,6 +102,11 @@ class Body(Close):
                 self._record(exc)
 
 
+#: A list or tuple body of several chunks is joined, to be fed whole, only up to
+#: this many bytes: a join copies it. A larger one is streamed.
+WHOLE_LIMIT = 1 << 20
+
+
 class Filter(Body):
     """The response of a responder that may change the body: each response's
     :class:`BodyFilter` is the one ``on_start`` returned (None: sent as is)."""
@@ -129,9 +134,11 @@ class Filter(Body):
                 and (result.__class__ is list or result.__class__ is tuple)
                 and all(chunk.__class__ is bytes for chunk in result)
             ):
-                if len(result) != 1:
+                if len(result) == 1:
+                    self._whole = True
+                elif sum(map(len, result)) <= WHOLE_LIMIT:  # joined: a copy
                     result = [b"".join(result)]
-                self._whole = True
+                    self._whole = True
             self._result = result
             return self
         if self.status is not None:

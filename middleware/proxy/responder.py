@@ -24,13 +24,16 @@ class BodyFilter(Protocol):
     A filter may also have a ``complete`` attribute: then its response gets an exact
     ``Content-Length`` whenever the whole filtered body is known before its first
     byte goes out, so the server can keep the connection alive instead of sending
-    it chunked. The core holds the server's ``start_response`` until the filter's
-    first output. The body is whole when the app returned a list or tuple of
-    bytestrings (the core feeds it as one chunk and calls :meth:`finish` at once),
-    or when ``complete`` is True after a chunk (say the declared length was
+    it chunked. The core holds the server's ``start_response`` until the app's
+    first chunk has been fed. The body is whole when the app returned a list or
+    tuple of bytestrings (one chunk, or several of at most 1 MiB together, which
+    are joined: the core feeds it as one chunk and calls :meth:`finish` at once),
+    or when ``complete`` is True after the first chunk (say the declared length was
     reached: :meth:`feed` and :meth:`finish` must then return ``b""``). Otherwise
     the headers go out with that first output, without a length. A server that
     refuses the held status or headers then raises while the body is iterated.
+    The list must be the app's own: a layer between that proxies the body hides
+    it (ErrorCatcher outside Compress, as the docs put it, does not).
     """
 
     def feed(self, data: bytes) -> bytes: ...
