@@ -79,11 +79,12 @@ def uncode(
     """Give the app its own entity tags: each tag of ``If-None-Match`` coded with
     *coding* (this client's: ``"abc-gzip"``; None when it gets identity), and each
     tag of ``If-Match`` coded with any of the *offered* codings (they all name the
-    same state of the resource), is replaced in the environ by the app's (``"abc"``), as Apache's
-    mod_deflate does, so an app that compares the whole header to its tag (Bottle)
-    matches too. A header with nothing to map is left untouched, and so is one
-    longer than :data:`TAG_LIMIT`. Returns, for the 304, the coding and the app's
-    tags (``W/`` left off) mapped from If-None-Match; None when none was."""
+    same state of the resource), is replaced in the environ by the app's
+    (``"abc"``), as Apache's mod_deflate does, so an app that compares the whole
+    header to its tag (Bottle) matches too. A header with nothing to map is left
+    untouched, and so is one longer than :data:`TAG_LIMIT`. Returns, for the 304,
+    the coding and the app's tags (``W/`` left off) mapped from If-None-Match;
+    None when none was."""
     mapped = None
     ours = (coding,) if coding is not None else ()
     for key, codings in (("HTTP_IF_NONE_MATCH", ours), ("HTTP_IF_MATCH", offered)):
