@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import threading
 from collections.abc import Iterator
 from hashlib import blake2b
 
@@ -13,12 +14,15 @@ class VerifiedCache:
     """Credentials that verified, each until its expiry time, keyed by a keyed
     BLAKE2b MAC of user, password and stored hash under a per-process random key:
     no password is kept, and a changed hash misses the cache. Bounded by the size
-    given to :meth:`remember`: past it, the oldest entry is dropped. Iterating
-    gives the keys."""
+    given to :meth:`remember`: past it, the oldest entry is dropped. Safe under
+    threads: lookups read the dict, changes take a lock (eviction without it raced:
+    ``KeyError`` or "dictionary changed size" under load). Iterating gives the
+    keys."""
 
     def __init__(self) -> None:
         self.entries: dict[bytes, float] = {}
         self._secret = secrets.token_bytes(32)
+        self._lock = threading.Lock()
 
     def key(self, user: str, password: bytes, stored: str) -> bytes:
         """The cache key of these credentials against this *stored* hash."""
@@ -32,13 +36,15 @@ class VerifiedCache:
 
     def remember(self, key: bytes, expires: float, size: int) -> None:
         """Remember *key* until *expires*, keeping at most *size* entries."""
-        entries = self.entries
-        entries[key] = expires
-        if len(entries) > size:
-            del entries[next(iter(entries))]
+        with self._lock:
+            entries = self.entries
+            entries[key] = expires
+            while len(entries) > size:
+                del entries[next(iter(entries))]
 
     def __len__(self) -> int:
         return len(self.entries)
 
     def __iter__(self) -> Iterator[bytes]:
-        return iter(self.entries)
+        with self._lock:
+            return iter(list(self.entries))

@@ -6,11 +6,12 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 
 from .passwords import UnsupportedHash, hash_kind
 
-__all__ = ["Htpasswd", "read_htpasswd"]
+__all__ = ["SETTLE", "Htpasswd", "read_htpasswd"]
 
 log = logging.getLogger("middleware.auth")
 
@@ -43,10 +44,21 @@ def read_htpasswd(
     return users
 
 
+#: A changed file is read once its modification time is this many seconds old:
+#: Apache's ``htpasswd`` rewrites the file in place, so a younger one may be
+#: half-written.
+SETTLE = 0.5
+
+
 class Htpasswd:
-    """An htpasswd file's users, re-read when its modification time changes
-    (looked at no more than once a second). A reload that fails keeps the last
-    good users and logs the error.
+    """An htpasswd file's users, re-read when it changes (looked at no more than
+    once a second).
+
+    A new version is taken only when it is whole: its modification time at least
+    :data:`SETTLE` seconds old, unchanged while it was read, parsed without error,
+    and not empty where the last one had users. Otherwise the last good users
+    stay, with a warning, and the file is read again at its next change (or, when
+    it was still being written, at the next look).
 
     The caller's clock gives *now*, at creation and to :meth:`current`, in seconds.
     """
@@ -54,10 +66,16 @@ class Htpasswd:
     def __init__(self, path: Path, allow_plaintext: bool, now: float) -> None:
         self.path = path
         self.allow_plaintext = allow_plaintext
-        self.mtime = path.stat().st_mtime_ns
+        st = path.stat()
         self.users = read_htpasswd(path, allow_plaintext)
+        self._seen = _version(st)  # the version read last, taken or refused
         self._next_check = now + 1.0
         self._lock = threading.Lock()
+
+    @property
+    def mtime(self) -> int:
+        """The modification time (ns) of the version read last."""
+        return self._seen[0]
 
     def current(self, now: float) -> dict[str, str]:
         if now < self._next_check:
@@ -67,13 +85,39 @@ class Htpasswd:
                 return self.users
             self._next_check = now + 1.0
             try:
-                mtime = self.path.stat().st_mtime_ns
-                if mtime != self.mtime:
-                    self.users = read_htpasswd(self.path, self.allow_plaintext)
-                    self.mtime = mtime
-                    log.info("reloaded %s: %d users", self.path, len(self.users))
-            except (OSError, ValueError, UnicodeDecodeError) as exc:  # keep serving
-                log.error(
+                self._reload()
+            except OSError as exc:  # gone, unreadable: keep serving
+                log.warning(
                     "could not reload %s, keeping the last users: %s", self.path, exc
                 )
         return self.users
+
+    def _reload(self) -> None:
+        before = self.path.stat()
+        version = _version(before)
+        if version == self._seen:
+            return
+        if time.time() - before.st_mtime < SETTLE:
+            return  # perhaps still being written: look again next time
+        try:
+            users = read_htpasswd(self.path, self.allow_plaintext)
+        except (ValueError, UnicodeDecodeError) as exc:
+            problem = str(exc)
+        else:
+            if _version(self.path.stat()) != version:
+                return  # changed while it was read: look again next time
+            if users or not self.users:
+                self.users = users
+                self._seen = version
+                log.info("reloaded %s: %d users", self.path, len(users))
+                return
+            problem = f"no users, where the last version had {len(self.users)}"
+        self._seen = version  # refused: read again when it changes
+        log.warning(
+            "could not reload %s, keeping the last users: %s", self.path, problem
+        )
+
+
+def _version(st: os.stat_result) -> tuple[int, int, int]:
+    """What tells one version of a file from another."""
+    return st.st_mtime_ns, st.st_size, st.st_ino

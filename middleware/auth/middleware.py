@@ -17,8 +17,9 @@ from ..wsgi import Answer, WSGIEnvironment, status_pages
 from .cache import VerifiedCache
 from .credentials import parse_basic
 from .htpasswd import Htpasswd
-from .passwords import UnsupportedHash, hash_kind, load_bcrypt, verify
+from .passwords import UnsupportedHash, hash_cost, hash_kind, load_bcrypt, verify
 from .throttle import Failures
+from .throttle import key as throttle_key
 
 __all__ = ["BasicAuth", "Check"]
 
@@ -57,13 +58,19 @@ class BasicAuth(Middleware):
         random key:
         no password is kept, and a changed hash misses the cache.
     :param cache_size: the most credentials remembered.
-    :param max_failures: failed attempts per client address, and per user name, in
-        *failure_window* seconds, after which the request gets 429 with Retry-After
-        and no hash is checked; None turns throttling off.
+    :param max_failures: attempts per client address in *failure_window* seconds
+        whose credentials were not already verified (see :meth:`answer`); past
+        them, such a request gets 429 with Retry-After and no hash is checked.
+        None turns throttling off.
     :param failure_window: seconds a failure counts for.
     :param trusted_proxies: proxies in front of the app that append to
         X-Forwarded-For, for the client address (as in AccessLog).
     :param allow_plaintext: accept plain-text passwords in *users* or the file.
+    :param lock_users: also count attempts per user name, from any address, and
+        refuse that user's unverified attempts past *max_failures*: it slows a
+        guesser spread over many addresses, at the price that anyone can lock a
+        named user out of new logins for the window (cached credentials still
+        pass). Off by default.
     """
 
     #: The declarations the plain options are checked (and read from ini files) by;
@@ -79,6 +86,7 @@ class BasicAuth(Middleware):
         "failure_window": Seconds(whole=False),
         "trusted_proxies": Count(),
         "allow_plaintext": Flag(),
+        "lock_users": Flag(),
     }
 
     def __init__(
@@ -94,6 +102,7 @@ class BasicAuth(Middleware):
         failure_window: float = 300,
         trusted_proxies: int = 0,
         allow_plaintext: bool = False,
+        lock_users: bool = False,
     ) -> None:
         sources = [
             name
@@ -155,6 +164,7 @@ class BasicAuth(Middleware):
         self.trusted_proxies: int = options["trusted_proxies"].check(
             "trusted_proxies", trusted_proxies
         )
+        self.lock_users: bool = options["lock_users"].check("lock_users", lock_users)
         if any(
             hash_kind(h, allow_plaintext) == "bcrypt" for h in self._current().values()
         ):
@@ -163,6 +173,7 @@ class BasicAuth(Middleware):
         self._challenge = f'Basic realm="{escaped}", charset="UTF-8"'
         self._cache = VerifiedCache()
         self._failures = Failures(failure_window)
+        self._decoys: tuple[dict[str, str], str] | None = None
 
     def _current(self) -> dict[str, str]:
         if self._htpasswd is not None:
@@ -172,7 +183,16 @@ class BasicAuth(Middleware):
     # -- per request ---------------------------------------------------------------
 
     def answer(self, environ: WSGIEnvironment) -> Answer | None:
-        """None to let the request through (REMOTE_USER set), else the 401 or 429."""
+        """None to let the request through (REMOTE_USER set), else the 401 or 429.
+
+        The throttle's model: credentials that verified within *cache_ttl* pass
+        whatever the throttle says (Basic sends them on every request, so a
+        throttle in front of them would lock honest users out). Any other attempt
+        is counted against the client's address (and with *lock_users*, the user
+        name) before its hash is checked, atomically, so no more than
+        *max_failures* checks per address run in a *failure_window*, however many
+        arrive at once; past that it gets 429 without a check. A success takes its
+        own count back."""
         if self.exempt and self._is_exempt(environ):
             environ.pop("REMOTE_USER", None)
             environ.pop("AUTH_TYPE", None)
@@ -181,55 +201,72 @@ class BasicAuth(Middleware):
         if not header:
             return self._refuse(environ)
         now = clock()
-        address = client_address(environ, self.trusted_proxies)
         credentials = parse_basic(header)
         if credentials is None:
             if self.max_failures is not None:
-                self._failures.add("a:" + address, now)
+                self._failures.add(self._address_key(environ), now)
             return self._refuse(environ)
         user, password = credentials
-        if self.max_failures is not None and self._failures.counts:
-            wait = max(
-                self._failures.retry_after("a:" + address, now, self.max_failures),
-                self._failures.retry_after("u:" + user, now, self.max_failures),
-            )
-            if wait:
-                return self._throttled(environ, wait)
-        if self._verified(user, password, environ, now):
-            if self.max_failures is not None:
-                self._failures.clear("u:" + user)
-            environ["REMOTE_USER"] = user
-            environ["AUTH_TYPE"] = "Basic"
-            return None
-        if self.max_failures is not None:
-            self._failures.add("a:" + address, now)
-            self._failures.add("u:" + user, now)
-        log.info("failed Basic login for user %r from %s", user, address or "-")
-        return self._refuse(environ)
-
-    def _verified(
-        self, user: str, password: bytes, environ: WSGIEnvironment, now: float
-    ) -> bool:
         users = self._current() if self._check is None else None
         stored = "" if users is None else users.get(user)
-        key = b""
+        cache_key = b""
         if self.cache_ttl and stored is not None:
-            key = self._cache.key(user, password, stored)
-            if self._cache.fresh(key, now):
-                return True
+            cache_key = self._cache.key(user, password, stored)
+            if self._cache.fresh(cache_key, now):
+                return self._let_in(environ, user)
+        keys: tuple[str, ...] = ()
+        if self.max_failures is not None:
+            keys = (self._address_key(environ),)
+            if self.lock_users:
+                keys += (throttle_key("u", user),)
+            wait = self._failures.attempt(keys, now, self.max_failures)
+            if wait:
+                return self._throttled(environ, wait)
         if self._check is not None:
             ok = bool(self._check(user, password.decode("utf-8"), environ))
         elif stored is None:
-            # An unknown user costs what a known one does: check against a real
-            # hash, and refuse whatever the result.
+            # An unknown user costs what the costliest known one does: checked
+            # against that hash, and refused whatever the result.
             if users:
-                verify(password, next(iter(users.values())), self.allow_plaintext)
+                verify(password, self._decoy(users), self.allow_plaintext)
             ok = False
         else:
             ok = verify(password, stored, self.allow_plaintext)
-        if ok and key:
-            self._cache.remember(key, now + self.cache_ttl, self.cache_size)
-        return ok
+        if ok:
+            if cache_key:
+                self._cache.remember(cache_key, now + self.cache_ttl, self.cache_size)
+            if keys:
+                self._failures.forgive(keys[0])
+                if self.lock_users:
+                    self._failures.clear(keys[1])
+            return self._let_in(environ, user)
+        log.info(
+            "failed Basic login for user %r from %s",
+            user,
+            client_address(environ, self.trusted_proxies) or "-",
+        )
+        return self._refuse(environ)
+
+    def _let_in(self, environ: WSGIEnvironment, user: str) -> Answer | None:
+        """Through to the app, as *user*."""
+        environ["REMOTE_USER"] = user
+        environ["AUTH_TYPE"] = "Basic"
+        return None
+
+    def _address_key(self, environ: WSGIEnvironment) -> str:
+        return throttle_key("a", client_address(environ, self.trusted_proxies))
+
+    def _decoy(self, users: dict[str, str]) -> str:
+        """The costliest hash of *users*, to check unknown users against (so a
+        user's existence does not show in the time a refusal takes); remembered
+        per table."""
+        decoy = self._decoys
+        if decoy is None or decoy[0] is not users:
+            stored = max(
+                users.values(), key=lambda h: hash_cost(h, self.allow_plaintext)
+            )
+            decoy = self._decoys = (users, stored)
+        return decoy[1]
 
     def _is_exempt(self, environ: WSGIEnvironment) -> bool:
         path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
