@@ -25,30 +25,41 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, ClassVar
 
-from .http import prefers_json
-from .options import Dotted, Flag, Option
+from .http import escape, prefers_json
+from .options import Dotted, Flag, Names, Option
 from .proxy import Middleware, Responder
 from .wsgi import REQUEST_ID_KEY, ExcInfo, Headers, WSGIEnvironment
 
-__all__ = ["ErrorCatcher", "ErrorPage", "REQUEST_ID_KEY"]
+__all__ = ["REQUEST_ID_KEY", "SECRET_NAMES", "ErrorCatcher", "ErrorPage"]
 
 log = logging.getLogger("middleware.errors")
 
 #: A reporter: called with ``(exc_info, environ)`` for every caught error.
 Reporter = Callable[[ExcInfo, WSGIEnvironment], object]
 
-# Environ keys whose values a debug page never shows: credentials and anything
-# that looks like a secret.
-_SECRET_KEY = re.compile(
-    r"AUTH|COOKIE|PASS|SECRET|TOKEN|KEY|SESSION|CREDENTIAL|SIGNATURE|CSRF|PRIVATE",
-    re.IGNORECASE,
-)
-# Query parameters (in QUERY_STRING, REQUEST_URI, RAW_URI) whose values are hidden.
-_SECRET_PARAM = re.compile(
-    r"((?:^|[?&;])[^=&;#]*(?:auth|pass|secret|token|key|session|signature|csrf)"
-    r"[^=&;#]*=)[^&;#]*",
-    re.IGNORECASE,
-)
+#: Name fragments (case-insensitive) of environ keys and query parameters whose
+#: values a debug page never shows: credentials and anything that looks like a
+#: secret. ``ErrorCatcher(secret_names=...)`` adds more.
+SECRET_NAMES: tuple[str, ...] = (
+    "auth", "bearer", "cookie", "credential", "csrf", "xsrf", "pass", "pwd",
+    "secret", "token", "key", "session", "signature", "sig", "private", "jwt",
+    "otp", "nonce", "salt", "cert", "card", "cvv", "ssn", "dsn",
+)  # fmt: skip
+
+
+def secret_patterns(names: Iterable[str]) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """The patterns that find secret-looking environ keys, and the values of
+    secret-looking query parameters (in QUERY_STRING, REQUEST_URI, RAW_URI)."""
+    fragments = "|".join(re.escape(name) for name in names)
+    return (
+        re.compile(fragments, re.IGNORECASE),
+        re.compile(
+            rf"((?:^|[?&;])[^=&;#]*(?:{fragments})[^=&;#]*=)[^&;#]*", re.IGNORECASE
+        ),
+    )
+
+
+_SECRET_KEY, _SECRET_PARAM = secret_patterns(SECRET_NAMES)
 _HIDDEN = "[hidden]"
 _FALLBACK = ("text/plain; charset=utf-8", b"500 Internal Server Error\n")
 
@@ -67,6 +78,8 @@ class ErrorPage:
     debug: bool
     #: Whether the client's ``Accept`` prefers JSON to HTML.
     wants_json: bool
+    #: What :func:`safe_environ` hides (:func:`secret_patterns`).
+    secrets: tuple[re.Pattern[str], re.Pattern[str]] = (_SECRET_KEY, _SECRET_PARAM)
 
 
 # -- the built-in pages
@@ -115,24 +128,37 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return chain[::-1]
 
 
-def safe_environ(environ: WSGIEnvironment) -> list[tuple[str, str]]:
+def safe_environ(
+    environ: WSGIEnvironment,
+    secrets: tuple[re.Pattern[str], re.Pattern[str]] = (_SECRET_KEY, _SECRET_PARAM),
+) -> list[tuple[str, str]]:
     """The environ as (key, value) strings for a debug page, sorted, with the
-    values of credential headers and secret-looking keys replaced."""
+    values of credential headers and secret-looking keys replaced (*secrets*:
+    :func:`secret_patterns`)."""
+    secret_key, secret_param = secrets
     shown = []
     for key in sorted(environ, key=str):
         value = environ[key]
-        if _SECRET_KEY.search(str(key)):
+        if secret_key.search(str(key)):
             text = _HIDDEN
         elif isinstance(value, str):
-            text = _SECRET_PARAM.sub(rf"\1{_HIDDEN}", value)  # ?token=... in URIs
+            text = secret_param.sub(rf"\1{_HIDDEN}", value)  # ?token=... in URIs
         else:
-            text = repr(value)
+            try:
+                text = repr(value)
+            except Exception:  # a broken __repr__ must not cost the page
+                text = f"<{type(value).__name__} object: repr() failed>"
         shown.append((str(key), text[:500]))
     return shown
 
 
 def _summary(exc: BaseException) -> str:
-    message = str(exc)
+    """``Type: message``, as :mod:`traceback` writes it, even for an exception
+    whose ``str()`` raises (then ``<exception str() failed>``)."""
+    try:
+        message = str(exc)
+    except Exception:
+        message = "<exception str() failed>"
     name = type(exc).__qualname__
     return f"{name}: {message}" if message else name
 
@@ -191,7 +217,7 @@ def render_html(page: ErrorPage) -> bytes:
                     )
                 parts.append("</pre>")
         parts.append("<h2>Request environ</h2><table>")
-        for key, value in safe_environ(page.environ):
+        for key, value in safe_environ(page.environ, page.secrets):
             parts.append(f"<tr><td>{esc(key)}</td><td>{esc(value)}</td></tr>")
         parts.append("</table>")
     parts.append("</body></html>\n")
@@ -228,6 +254,8 @@ class ErrorCatcher(Middleware):
     :param render: ``render(page: ErrorPage) -> (content_type, body_bytes)`` for
         your own pages; or subclass and override :meth:`render`. If it raises, a
         plain-text 500 goes out and the failure is logged.
+    :param secret_names: more name fragments (case-insensitive) whose values the
+        debug page hides, beside :data:`SECRET_NAMES` (``["tenant_id"]``).
 
     Every caught error is logged to ``middleware.errors`` at ERROR with the
     traceback, the method, the path and the request id (also as the record's
@@ -245,6 +273,10 @@ class ErrorCatcher(Middleware):
         "on_error": Dotted(many=True, expects="a list or tuple of callables"),
         "expected": Dotted(many=True, expects="exception classes", item=_exception),
         "render": Dotted(none=True),
+        "secret_names": Names(
+            lambda name: isinstance(name, str) and name != "",
+            expects="a list of name fragments",
+        ),
     }
 
     def __init__(
@@ -253,6 +285,7 @@ class ErrorCatcher(Middleware):
         on_error: Iterable[Reporter] = (),
         expected: type[BaseException] | Iterable[type[BaseException]] = (),
         render: Callable[[ErrorPage], tuple[str, bytes]] | None = None,
+        secret_names: Iterable[str] = (),
     ) -> None:
         options = self.options
         self.debug: bool = options["debug"].check("debug", debug)
@@ -266,6 +299,14 @@ class ErrorCatcher(Middleware):
         self._render: Callable[[ErrorPage], tuple[str, bytes]] | None = options[
             "render"
         ].check("render", render)
+        self.secret_names: tuple[str, ...] = options["secret_names"].check(
+            "secret_names", secret_names
+        )
+        self._secrets = (
+            secret_patterns((*SECRET_NAMES, *self.secret_names))
+            if self.secret_names
+            else (_SECRET_KEY, _SECRET_PARAM)
+        )
 
     def report(self, exc: BaseException, environ: WSGIEnvironment) -> None:
         """Log one caught error and run the reporters (expected types and
@@ -276,12 +317,14 @@ class ErrorCatcher(Middleware):
         method = environ.get("REQUEST_METHOD", "-")
         path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
         request_id = environ.get(REQUEST_ID_KEY)
+        # The request's values escaped as the access log escapes them: a path
+        # with CR, LF or ESC in it must not forge a line of the server's log.
         log.error(
             "%s %s raised %s (request id %s)",
-            method,
-            path,
+            escape(method),
+            escape(path),
             type(exc).__qualname__,
-            request_id or "-",
+            escape(request_id or "-"),
             exc_info=exc_info,
             extra={
                 "request_id": request_id,
@@ -307,6 +350,7 @@ class ErrorCatcher(Middleware):
             request_id=environ.get(REQUEST_ID_KEY),
             debug=self.debug,
             wants_json=prefers_json(environ.get("HTTP_ACCEPT")),
+            secrets=self._secrets,
         )
         try:
             content_type, body = self.render(page)

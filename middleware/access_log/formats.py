@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 from urllib.parse import quote
 
+from ..http import UNSAFE, escape
 from ..wsgi import Headers, WSGIEnvironment, get_header
 
 __all__ = [
@@ -36,23 +37,6 @@ FORMATS = {
     "common": '{h} {l} {u} {t} "{r}" {s} {b}',
     "combined": '{h} {l} {u} {t} "{r}" {s} {b} "{f}" "{a}"',
 }
-
-#: Printable ASCII except the double quote and the backslash: everything else in a
-#: logged value is written \xhh (\uhhhh above U+00FF). Public so the access log's
-#: fast path can scan all of a line's request values at once before escaping.
-UNSAFE = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")
-
-
-def _hex(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
-def escape(value: str) -> str:
-    """*value* with control characters, quotes, backslashes and non-ASCII written
-    as ``\\xhh``: one request, one line, whatever the client sent."""
-    return UNSAFE.sub(_hex, value) if UNSAFE.search(value) else value
-
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun",
            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")  # fmt: skip

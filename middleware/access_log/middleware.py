@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 from ..http import client_address
 from ..options import REFUSED, Count, Flag, Option, Text
 from ..proxy import Middleware, Outcome, Responder
-from ..wsgi import REQUEST_ID_KEY, Headers, WSGIEnvironment
+from ..wsgi import REQUEST_ID_KEY, Headers, WSGIEnvironment, get_header
 from .formats import FORMATS, UNSAFE, Clock, compile_format, environ_key, escape, uri
 from .ids import new_request_id, request_id_var, valid_request_id
 
@@ -63,7 +63,11 @@ class _Logging(Responder["AccessLog"]):
         self._token = request_id_var.set(request_id)
 
     def on_start(self, status: str, headers: Headers) -> None:
-        headers.append((self.middleware.request_id_header, self.request_id))
+        # One header: an app that set its own (often the same id, read from the
+        # environ) keeps it.
+        name = self.middleware.request_id_header
+        if get_header(headers, name) is None:
+            headers.append((name, self.request_id))
 
     def on_close(self, outcome: Outcome) -> None:
         token = self._token

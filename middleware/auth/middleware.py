@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..http import client_address, prefers_json
+from ..http import client_address, escape, prefers_json
 from ..options import Count, Dotted, Flag, Names, Option, PathOption, Seconds, Text
 from ..proxy import Middleware
 from ..wsgi import Answer, WSGIEnvironment, status_pages
@@ -241,9 +241,9 @@ class BasicAuth(Middleware):
                     self._failures.clear(keys[1])
             return self._let_in(environ, user)
         log.info(
-            "failed Basic login for user %r from %s",
-            user,
-            client_address(environ, self.trusted_proxies) or "-",
+            'failed Basic login for user "%s" from %s',
+            escape(user),
+            escape(client_address(environ, self.trusted_proxies) or "-"),
         )
         return self._refuse(environ)
 

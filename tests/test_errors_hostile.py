@@ -1,0 +1,171 @@
+"""Error pages and logs under hostile input (issue 18, items 11-13 and 15): one
+escaping rule for every log line, a debug page for an exception whose ``str()``
+raises, a table of secret names the debug page must hide, and one X-Request-ID.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+from middleware import AccessLog, BasicAuth, ErrorCatcher, compose
+from middleware.errors import safe_environ
+from middleware.testing import make_environ, run
+from middleware.wsgi import StartResponse, WSGIEnvironment
+
+
+def boom(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+    raise RuntimeError("boom")
+
+
+# -- 11. one escaping rule for every log line -----------------------------------------
+
+FORGED_PATHS = [
+    ("crlf", "/raise\r\nFORGED 200 OK"),
+    ("lf", "/raise\nERROR forged"),
+    ("esc", "/raise\x1b[2J\x1b[31mred"),
+    ("nul", "/raise\x00hidden"),
+    ("del", "/raise\x7f"),
+    ("quote", '/raise" 200 "'),
+    ("backslash", "/raise\\x1b"),
+    ("latin1-bytes", "/raise\xe9\xff"),
+]
+
+
+@pytest.mark.parametrize(
+    "path", [p for _, p in FORGED_PATHS], ids=[n for n, _ in FORGED_PATHS]
+)
+def test_the_error_log_line_escapes_the_request_like_the_access_log(
+    path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Before: ErrorCatcher wrote the raw path, so a request to
+    # /raise%0d%0aFORGED... forged a line, raw ESC byte included, in the log.
+    environ = make_environ("GET", path)
+    environ["REQUEST_METHOD"] = "GET\r\nX"
+    with caplog.at_level(logging.ERROR, logger="middleware.errors"):
+        served = run(ErrorCatcher()(boom), environ)
+    assert served.status == "500 Internal Server Error"
+    (record,) = [r for r in caplog.records if r.name == "middleware.errors"]
+    line = record.getMessage()
+    assert all(ord(c) >= 0x20 and c != "\x7f" and ord(c) < 0x7F for c in line), line
+    assert "GET\\x0d\\x0aX" in line
+
+
+def test_a_failed_login_log_line_escapes_the_user_name(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import base64
+
+    app = BasicAuth(users={"a": "{SHA}" + "A" * 27 + "="})(boom)
+    environ = make_environ()
+    token = base64.b64encode(b"mal\x1b[2J\r\nlory:x").decode()
+    environ["HTTP_AUTHORIZATION"] = "Basic " + token
+    with caplog.at_level(logging.INFO, logger="middleware.auth"):
+        assert run(app, environ).status == "401 Unauthorized"
+    line = next(r.getMessage() for r in caplog.records if "failed" in r.getMessage())
+    assert "\x1b" not in line and "\r" not in line and "\n" not in line
+    assert "mal\\x1b[2J\\x0d\\x0alory" in line
+
+
+# -- 12. an exception whose str() raises ---------------------------------------------
+
+
+class Unprintable(Exception):
+    def __str__(self) -> str:
+        raise ValueError("no str for you")
+
+
+def unprintable(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+    raise Unprintable()
+
+
+class BadRepr:
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+
+@pytest.mark.parametrize("accept", ["text/html", "application/json"])
+def test_the_debug_page_shows_an_exception_whose_str_raises(accept: str) -> None:
+    # Before: the page gave up and sent the bare text 500.
+    environ = make_environ()
+    environ["HTTP_ACCEPT"] = accept
+    environ["odd.value"] = BadRepr()
+    served = run(ErrorCatcher(debug=True)(unprintable), environ)
+    assert served.status == "500 Internal Server Error"
+    assert b"Unprintable: " in served.body  # escaped in the HTML, plain in JSON
+    assert b"exception str() failed" in served.body
+    assert served.body != b"500 Internal Server Error\n"
+
+
+# -- 13. names the debug page hides --------------------------------------------------
+
+# (environ key, or query parameter name): 30 names planted with a value that must
+# not show.
+SECRET_KEYS = [
+    "HTTP_X_PWD", "HTTP_X_PASSWD", "HTTP_X_JWT", "HTTP_X_OTP", "HTTP_X_SIG",
+    "HTTP_X_BEARER", "HTTP_X_API_KEY", "HTTP_X_PRIVATE", "HTTP_X_CREDENTIAL",
+    "HTTP_X_SESSION", "HTTP_X_CSRFTOKEN", "HTTP_X_XSRF_TOKEN", "HTTP_X_NONCE",
+    "HTTP_X_CLIENT_CERT", "HTTP_X_CARD_NUMBER", "HTTP_X_CVV", "HTTP_X_SSN",
+    "SENTRY_DSN", "DB_PASSWORD", "AWS_SECRET_ACCESS_KEY", "HTTP_AUTHORIZATION",
+    "HTTP_PROXY_AUTHORIZATION", "HTTP_COOKIE", "HTTP_X_AUTH_TOKEN",
+    "HTTP_X_SIGNATURE", "PASSWORD_SALT",
+]  # fmt: skip
+SECRET_PARAMS = [
+    "pwd", "passwd", "jwt", "otp", "sig", "api_key", "private_key", "credential",
+    "session_id", "xsrf", "nonce", "access_token", "client_secret", "password",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("key", SECRET_KEYS)
+def test_secret_environ_keys_are_hidden(key: str) -> None:
+    environ = {key: "PLANTED-VALUE", "PATH_INFO": "/"}
+    shown = dict(safe_environ(environ))
+    assert shown[key] == "[hidden]"
+
+
+@pytest.mark.parametrize("name", SECRET_PARAMS)
+def test_secret_query_parameters_are_hidden(name: str) -> None:
+    environ = {"QUERY_STRING": f"page=2&{name}=PLANTED-VALUE&q=x"}
+    shown = dict(safe_environ(environ))
+    assert "PLANTED-VALUE" not in shown["QUERY_STRING"]
+    assert shown["QUERY_STRING"].startswith("page=2&") and shown[
+        "QUERY_STRING"
+    ].endswith("&q=x")
+
+
+def test_a_debug_page_hides_names_the_user_adds() -> None:
+    environ: dict[str, Any] = make_environ()
+    environ["HTTP_X_TENANT"] = "PLANTED-TENANT"
+    environ["QUERY_STRING"] = "tenant=PLANTED-TENANT"
+    plain = run(ErrorCatcher(debug=True)(boom), dict(environ))
+    assert b"PLANTED-TENANT" in plain.body
+    extended = run(ErrorCatcher(debug=True, secret_names=["tenant"])(boom), environ)
+    assert b"PLANTED-TENANT" not in extended.body
+    with pytest.raises(ValueError, match="secret_names"):
+        ErrorCatcher(secret_names="tenant")
+
+
+# -- 15. one X-Request-ID -------------------------------------------------------------
+
+
+def test_an_app_that_set_its_own_request_id_header_gets_one_header() -> None:
+    def echoing(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+        start_response(
+            "200 OK",
+            [("Content-Type", "text/plain"), ("x-request-id", "the-apps-own")],
+        )
+        return [b"ok"]
+
+    logger = logging.getLogger("tests.errors_hostile")
+    logger.addHandler(logging.NullHandler())
+    logger.propagate = False
+    served = run(compose(echoing, AccessLog(logger=logger)), make_environ())
+    ids = [v for k, v in served.headers if k.lower() == "x-request-id"]
+    assert ids == ["the-apps-own"]
+    served = run(
+        compose(boom, AccessLog(logger=logger), ErrorCatcher()), make_environ()
+    )
+    ids = [v for k, v in served.headers if k.lower() == "x-request-id"]
+    assert len(ids) == 1
