@@ -21,6 +21,7 @@ import base64
 import binascii
 import hmac
 import json
+import re
 import zlib
 from collections.abc import Callable
 from typing import Any
@@ -40,6 +41,8 @@ VERIFIED_SIZE = 1024
 VERIFIED_LENGTH = 4096
 
 _SIGNATURE = 32  # bytes of an HMAC-SHA256
+# What Signer.dumps makes: the URL-safe alphabet, no padding, no other character.
+_CANONICAL = re.compile(rb"[A-Za-z0-9_-]+")
 _dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 # The decoder's own C scanner: no whitespace passes, no Python frames. (typeshed
 # does not declare the attribute.)
@@ -106,10 +109,17 @@ class Signer:
     def loads(self, value: bytes) -> bytes:
         """The payload *value* carries; ValueError when it is not base64 or this
         key did not sign it (compared in constant time)."""
+        if not _CANONICAL.fullmatch(value):
+            # Only the exact bytes issued verify: the decoder would skip other
+            # characters, and bits past the last whole byte, so junk inserted in a
+            # cookie verified as the same session.
+            raise ValueError("not unpadded URL-safe base64 as issued")
         try:
             raw = base64.urlsafe_b64decode(value + b"=" * (-len(value) % 4))
         except (binascii.Error, ValueError) as exc:
             raise ValueError(f"badly formed base64 data: {exc}") from None
+        if base64.urlsafe_b64encode(raw).rstrip(b"=") != value:
+            raise ValueError("not the canonical base64 of its bytes")
         if len(raw) < _SIGNATURE:
             raise ValueError("too short to carry a signature")
         data = raw[_SIGNATURE:]

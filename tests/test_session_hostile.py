@@ -1,0 +1,206 @@
+"""Sessions under tampering and abuse (issue 18, items 6, 8 and 9): ``Vary:
+Cookie`` whenever the response depends on the cookie, one cookie (and one store
+lookup) per request however many a request repeats, and a table of tamper
+vectors that must each give a fresh session, never the victim's and never a 500.
+Stores are real (SQLite, a real redis-server).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from middleware.session import RedisStore, Session, SQLiteStore, get_session
+from middleware.session.codec import Codec
+from middleware.testing import make_environ, run
+from middleware.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+from .servers import redis_server
+
+SECRET = "s" * 32
+OTHER = "o" * 32
+
+
+def signed(payload: Any, secret: str = SECRET) -> str:
+    return Codec(secret.encode(), (), "middleware.session.cookie").dumps(payload)
+
+
+def reader(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+    session = get_session(environ)
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [json.dumps({"user": session.get("user"), "new": session.new}).encode()]
+
+
+def ask(app: WSGIApplication, cookie: str | None) -> tuple[str, dict[str, Any], Any]:
+    environ = make_environ()
+    if cookie is not None:
+        environ["HTTP_COOKIE"] = cookie
+    served = run(app, environ)
+    assert served.error is None, served.error
+    return served.status or "", json.loads(served.body), served
+
+
+# -- 6. Vary: Cookie ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "cookie", [None, "session=" + signed({"c": 1, "t": 1, "d": {"a": 1}})]
+)
+@pytest.mark.parametrize("change", ["invalidate", "clear", "regenerate", "set"])
+def test_a_change_varies_by_cookie_with_or_without_a_cookie(
+    cookie: str | None, change: str
+) -> None:
+    # Before: invalidate() on a request without a cookie sent no Vary: Cookie,
+    # although the same request with a cookie got a deletion cookie.
+    def changing(
+        environ: WSGIEnvironment, start_response: StartResponse
+    ) -> list[bytes]:
+        session = get_session(environ)
+        if change == "set":
+            session["a"] = 2
+        else:
+            getattr(session, change)()
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    environ = make_environ()
+    if cookie is not None:
+        environ["HTTP_COOKIE"] = cookie
+    served = run(Session(SECRET)(changing), environ)
+    assert "Cookie" in (served.header("Vary") or ""), served.headers
+
+
+# -- 8. repeated cookies ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield url
+
+
+def test_thousands_of_repeated_cookies_cost_one_store_lookup(redis_url: str) -> None:
+    # Before: a request with 4,800 session cookies made 4,800 Redis GETs.
+    store = RedisStore(redis_url, prefix=f"hostile:{random.getrandbits(64):x}:")
+    app = Session(SECRET, store=store)(reader)
+    # Ids of the right format (43 URL-safe characters) that the store never issued.
+    junk = "; ".join(f"session={n:043d}" for n in range(4800))
+    before = store.client.info("commandstats").get("cmdstat_get", {}).get("calls", 0)
+    status, body, _ = ask(app, junk)
+    after = store.client.info("commandstats").get("cmdstat_get", {}).get("calls", 0)
+    assert status == "200 OK" and body == {"user": None, "new": True}
+    assert after - before <= 1, after - before
+
+
+def test_the_first_cookie_of_the_name_wins(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.db")
+    app = Session(SECRET, store=store)
+
+    def login(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+        get_session(environ)["user"] = "ann"
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b""]
+
+    served = run(app(login), make_environ())
+    cookie = (served.header("Set-Cookie") or "").split(";")[0]
+    wrapped = app(reader)
+    assert ask(wrapped, cookie)[1]["user"] == "ann"
+    assert ask(wrapped, f"{cookie}; session=junk")[1]["user"] == "ann"
+    assert ask(wrapped, f"session=junk; {cookie}")[1]["user"] is None  # first wins
+
+
+# -- 9. tamper vectors ---------------------------------------------------------------
+
+
+def flip(value: str, index: int) -> str:
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    char = value[index]
+    return (
+        value[:index] + alphabet[(alphabet.index(char) + 1) % 64] + value[index + 1 :]
+    )
+
+
+def insert(value: str, index: int, junk: str) -> str:
+    return value[:index] + junk + value[index:]
+
+
+def last_bits(value: str) -> str:
+    """Another base64 spelling of the same bytes: the unused low bits of the last
+    character set (a lenient decoder reads the same bytes)."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    unused = {2: 4, 3: 2}.get(len(value) % 4, 0)
+    char = value[-1]
+    return value[:-1] + alphabet[alphabet.index(char) | ((1 << unused) - 1)]
+
+
+NOW = int(time.time())
+VICTIM = {"c": NOW, "t": NOW, "d": {"user": "victim"}}
+GOOD = signed(VICTIM)
+AS_RECORD = Codec(SECRET.encode(), (), "middleware.session.record").dumps(VICTIM)
+PAYLOAD = json.dumps(VICTIM).encode()
+UNSIGNED = base64.urlsafe_b64encode(PAYLOAD).decode().rstrip("=")
+ZEROED = base64.urlsafe_b64encode(bytes(32) + PAYLOAD).decode().rstrip("=")
+STANDARD = GOOD.translate(str.maketrans("-_", "+/"))
+if STANDARD == GOOD:
+    STANDARD = GOOD[:-1] + "+"
+RESPELT = last_bits(GOOD) if last_bits(GOOD) != GOOD else GOOD + "A"
+
+
+# (name, the cookie value sent): each must give a fresh session, never "victim".
+TAMPER = [
+    ("flip-first", flip(GOOD, 0)),
+    ("flip-in-signature", flip(GOOD, 20)),
+    ("flip-at-the-seam", flip(GOOD, 43)),
+    ("flip-in-payload", flip(GOOD, 60)),
+    ("flip-last", flip(GOOD, len(GOOD) - 1)),
+    ("truncated-by-one", GOOD[:-1]),
+    ("truncated-to-signature", GOOD[:43]),
+    ("truncated-to-half", GOOD[: len(GOOD) // 2]),
+    ("one-char", GOOD[:1]),
+    ("doubled", GOOD + GOOD),
+    ("other-secret", signed(VICTIM, OTHER)),
+    ("signed-as-a-record", AS_RECORD),
+    ("padding-added", GOOD + "=" * (-len(GOOD) % 4 or 4)),
+    ("junk-dot-inside", insert(GOOD, 30, ".")),
+    ("junk-space-inside", insert(GOOD, 30, " ")),
+    ("junk-equals-inside", insert(GOOD, 30, "=")),
+    ("junk-plus-inside", insert(GOOD, 30, "+")),
+    ("junk-slash-inside", insert(GOOD, 30, "/")),
+    ("junk-percent-inside", insert(GOOD, 30, "%")),
+    ("junk-tilde-inside", insert(GOOD, 30, "~")),
+    # Four junk characters keep the length's remainder: a lenient decoder skips
+    # them and reads the very bytes issued.
+    ("four-dots-inside", insert(GOOD, 30, "....")),
+    ("four-spaces-inside", insert(GOOD, 30, "    ")),
+    ("four-tildes-inside", insert(GOOD, 50, "~~~~")),
+    ("two-pairs-apart", insert(insert(GOOD, 50, "!!"), 20, "**")),
+    ("junk-at-the-end", GOOD + "!"),
+    ("junk-at-the-start", "*" + GOOD),
+    ("standard-alphabet", STANDARD),
+    ("non-canonical-last-bits", RESPELT),
+    ("quoted-with-junk", '"' + GOOD + '"x'),
+    ("non-ascii", GOOD[:10] + "é" + GOOD[10:]),
+    ("nul", GOOD + "\x00"),
+    ("oversized", "A" * 100_000),
+    ("empty", ""),
+    ("not-base64-at-all", "{\"d\": {\"user\": \"victim\"}}"),
+    ("unsigned-payload", UNSIGNED),
+    ("zeroed-signature", ZEROED),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("value", [v for _, v in TAMPER], ids=[n for n, _ in TAMPER])
+def test_a_tampered_cookie_is_a_fresh_session(value: str) -> None:
+    # Before: 26 of 33 junk-character insertions still verified as the victim.
+    app = Session(SECRET)(reader)
+    assert ask(app, "session=" + GOOD)[1]["user"] == "victim"  # the vector is live
+    status, body, _ = ask(app, "session=" + value)
+    assert status == "200 OK"
+    assert body == {"user": None, "new": True}, value
