@@ -204,3 +204,48 @@ def test_a_tampered_cookie_is_a_fresh_session(value: str) -> None:
     status, body, _ = ask(app, "session=" + value)
     assert status == "200 OK"
     assert body == {"user": None, "new": True}, value
+
+
+# -- 10. a Redis that freezes --------------------------------------------------------
+
+
+def test_a_frozen_redis_fails_requests_fast_and_they_recover(redis_url: str) -> None:
+    # Before: a frozen Redis held every thread for the client's 5 s timeout.
+    import os
+    import signal
+
+    from middleware.session import StoreError
+
+    store = RedisStore(redis_url, prefix=f"frozen:{random.getrandbits(64):x}:")
+    assert store.timeout == 0.5  # the default
+    app = Session(SECRET, store=store)
+
+    def login(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+        get_session(environ)["user"] = "ann"
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b""]
+
+    served = run(app(login), make_environ())
+    cookie = (served.header("Set-Cookie") or "").split(";")[0]
+    pid = int(store.client.info("server")["process_id"])
+    os.kill(pid, signal.SIGSTOP)  # the server started by this module, by its PID
+    try:
+        started = time.monotonic()
+        environ = make_environ()
+        environ["HTTP_COOKIE"] = cookie
+        frozen = run(app(reader), environ)
+        waited = time.monotonic() - started
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert isinstance(frozen.error, StoreError)
+    assert "timeout of 0.5 s" in str(frozen.error) and "RedisStore(" in str(
+        frozen.error
+    )
+    assert waited < 3, waited  # a hang guard, not a benchmark: 0.5 s expected
+    assert ask(app(reader), cookie)[1]["user"] == "ann"  # recovered, data intact
+
+
+@pytest.mark.parametrize("timeout", [0, -1, True, "1", None])
+def test_a_bad_redis_timeout_is_refused_naming_it(redis_url: str, timeout: Any) -> None:
+    with pytest.raises(ValueError, match="timeout"):
+        RedisStore(redis_url, timeout=timeout)

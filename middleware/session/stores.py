@@ -186,12 +186,18 @@ class RedisStore:
     time to live: a read is one ``GET``, a save one ``SET ... EX``, nothing else.
 
     :param url: a ``redis://`` (or ``rediss://``, ``unix://``) URL, or an existing
-        ``redis.Redis`` client (its pool is then shared with your app).
+        ``redis.Redis`` client (its pool is then shared with your app, and so are
+        its timeouts).
     :param prefix: put before every session id, to share a database with other data.
+    :param timeout: seconds to wait to connect, and for each reply, before the
+        request fails with a :class:`~middleware.session.StoreError` naming the
+        store and the timeout. Short by default (0.5): a session read takes well
+        under a millisecond, and a frozen Redis must not hold every worker thread
+        for redis-py's usual wait. No retry: the next request tries again.
     """
 
     def __init__(
-        self, url: str | redis.Redis, *, prefix: str = "session:", timeout: float = 5.0
+        self, url: str | redis.Redis, *, prefix: str = "session:", timeout: float = 0.5
     ) -> None:
         try:
             import redis
@@ -200,6 +206,13 @@ class RedisStore:
                 "RedisStore needs redis-py: "
                 "pip install 'wsgi-middleware-toolkit[redis]'"
             ) from exc
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, int | float)
+            or not (timeout > 0)
+        ):
+            raise ValueError(f"timeout: expected seconds > 0, got {timeout!r}")
+        self.timeout = timeout
         if isinstance(url, str):
             try:
                 self.client = redis.Redis.from_url(
@@ -219,7 +232,7 @@ class RedisStore:
         self._errors = redis.RedisError
 
     def _failures(self, action: str) -> _Reraise:
-        return _Reraise(self, action, self._errors)
+        return _Reraise(self, action, self._errors, self.timeout)
 
     def load(self, key: str) -> str | None:
         with self._failures("load"):
@@ -252,19 +265,25 @@ def _without_password(url: str) -> str:
 class _Reraise:
     """A context manager turning a store library's errors into StoreError."""
 
-    __slots__ = ("store", "action", "errors")
+    __slots__ = ("store", "action", "errors", "timeout")
 
-    def __init__(self, store: object, action: str, errors: Any) -> None:
+    def __init__(
+        self, store: object, action: str, errors: Any, timeout: float | None = None
+    ) -> None:
         self.store = store
         self.action = action
         self.errors = errors
+        self.timeout = timeout
 
     def __enter__(self) -> None:
         return None
 
     def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
         if exc is not None and isinstance(exc, self.errors):
+            waited = ""
+            if self.timeout is not None and "Timeout" in type(exc).__name__:
+                waited = f" (no answer within its timeout of {self.timeout} s)"
             raise StoreError(
-                f"{self.store!r} failed to {self.action} a session: "
+                f"{self.store!r} failed to {self.action} a session{waited}: "
                 f"{type(exc).__name__}: {exc}"
             ) from exc
