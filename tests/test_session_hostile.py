@@ -249,3 +249,68 @@ def test_a_frozen_redis_fails_requests_fast_and_they_recover(redis_url: str) -> 
 def test_a_bad_redis_timeout_is_refused_naming_it(redis_url: str, timeout: Any) -> None:
     with pytest.raises(ValueError, match="timeout"):
         RedisStore(redis_url, timeout=timeout)
+
+
+# -- 7. a failed response changes no store --------------------------------------------
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+def a_store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    from middleware.session import MemoryStore
+
+    if request.param == "memory":
+        return MemoryStore()
+    if request.param == "sqlite":
+        return SQLiteStore(tmp_path / "s.db")
+    url = request.getfixturevalue("redis_url")
+    return RedisStore(url, prefix=f"failed:{random.getrandbits(64):x}:")
+
+
+@pytest.mark.parametrize("catcher", ["outside", "inside"])
+def test_an_error_after_a_200_started_leaves_the_store_unchanged(
+    a_store: Any, catcher: str
+) -> None:
+    # Before: the app set a value, started a 200, then its body raised; the client
+    # got a 500 without Set-Cookie, but the store had been written at the start,
+    # so the next request saw the change.
+    from middleware import ErrorCatcher, compose
+
+    def login(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+        get_session(environ)["user"] = "ann"
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b""]
+
+    def failing(environ: WSGIEnvironment, start_response: StartResponse) -> Any:
+        get_session(environ)["user"] = "mallory"
+        start_response("200 OK", [("Content-Type", "text/plain")])
+
+        def body() -> Iterator[bytes]:
+            yield from ()
+            raise RuntimeError("the body failed")
+
+        return body()
+
+    session = Session(SECRET, store=a_store)
+    served = run(session(login), make_environ())
+    cookie = (served.header("Set-Cookie") or "").split(";")[0]
+    layers = (
+        [ErrorCatcher(), session] if catcher == "outside" else [session, ErrorCatcher()]
+    )
+    environ = make_environ()
+    environ["HTTP_COOKIE"] = cookie
+    failed = run(compose(failing, *layers), environ)
+    assert failed.status == "500 Internal Server Error"
+    assert failed.header("Set-Cookie") is None
+    assert ask(session(reader), cookie)[1]["user"] == "ann"  # unchanged
+
+    def renaming(
+        environ: WSGIEnvironment, start_response: StartResponse
+    ) -> list[bytes]:
+        get_session(environ)["user"] = "bob"
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b""]
+
+    environ = make_environ()
+    environ["HTTP_COOKIE"] = cookie
+    assert run(compose(renaming, *layers), environ).status == "200 OK"
+    assert ask(session(reader), cookie)[1]["user"] == "bob"  # a success commits

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 from ..http import TOKEN
 from ..options import Choice, Flag, Option, Seconds, Secret, Text
-from ..proxy import Middleware, Responder
+from ..proxy import Middleware, Outcome, Responder
 from ..wsgi import SESSION_KEY, Headers, WSGIEnvironment
 from .cookie import CookiePolicy
 from .state import SessionData
@@ -42,6 +42,23 @@ class _SessionResponder(Responder["Session"]):
 
     def on_start(self, status: str, headers: Headers) -> None:
         self.session.respond(status, headers)
+
+
+class _StoredSessionResponder(_SessionResponder):
+    """With a store: its writes are made at the end of the response, only when it
+    completed without an error and was not a 5xx (an error in the body, after a
+    200 started, must not leave the store changed). It sees every error, so its
+    layer iterates the body: the cost only server-side sessions pay."""
+
+    def on_error(self, exc: BaseException) -> None:
+        self.session.discard()
+
+    def on_close(self, outcome: Outcome) -> None:
+        status = outcome.status or ""
+        if outcome.error is None and not status.startswith("5"):
+            self.session.commit()
+        else:
+            self.session.discard()
 
 
 class Session(Middleware):
@@ -186,6 +203,10 @@ class Session(Middleware):
             attributes += "; HttpOnly"
         if samesite is not None:
             attributes += f"; SameSite={samesite}"
+        if store is not None:
+            # This instance's responder (the class attribute, for cookie sessions,
+            # stays the cheaper start-only one).
+            self.__dict__["responder"] = _StoredSessionResponder
         #: How cookies are verified and written (used by each request's session).
         self._policy = CookiePolicy(
             name=cookie_name,

@@ -92,6 +92,7 @@ class SessionData(MutableMapping[str, Any]):
     _created = 0
     _issued = 0
     _reissue = False  # verified with a fallback secret: sign again with the current
+    _pending: list[tuple[str, tuple[Any, ...]]] | None = None  # store writes to commit
 
     def __init__(
         self, policy: CookiePolicy, cookie_header: str | None, https: bool
@@ -238,19 +239,23 @@ class SessionData(MutableMapping[str, Any]):
     # -- responding --------------------------------------------------------------
 
     def respond(self, status: str, headers: Headers) -> None:
-        """Called by the middleware at ``start_response``: save if needed and add
-        Set-Cookie and Vary to *headers*. A session never touched adds nothing.
-        On an exc_info replacement the same cookie is added again; a 5xx
-        response saves nothing (a failed request should not half-change a session).
+        """Called by the middleware at ``start_response``: decide what to save and
+        add Set-Cookie and Vary to *headers*. A session never touched adds nothing.
+        On an exc_info replacement the same cookie is added again, unless the
+        replacement is a 5xx; a 5xx response saves nothing and sends no cookie (a
+        failed request should not half-change a session), and with a store nothing
+        is written until the response completed without an error (:meth:`commit`).
         """
         if self._data is None and not self._accessed:
             self._started = True  # never touched: nothing to send
             return
-        if not self._saved and not status.startswith("5"):
+        failed = status.startswith("5")
+        if not self._saved and not failed:
             self._set_cookie = self._save()
             self._saved = True
         self._started = True
-        cookie = self._set_cookie
+        # A 5xx, first or an exc_info replacement of a 2xx, sends no cookie.
+        cookie = None if failed else self._set_cookie
         if self._accessed or cookie is not None:
             add_vary(headers, "Cookie")
         if cookie is not None:
@@ -259,8 +264,23 @@ class SessionData(MutableMapping[str, Any]):
                 # A shared cache must never hand one visitor's session to another.
                 headers.append(("Cache-Control", "private"))
 
+    def commit(self) -> None:
+        """Make the store writes this response decided (the middleware calls it when
+        the response completed without an error and was not a 5xx)."""
+        pending, self._pending = self._pending, None
+        store = self._policy.store
+        for action, arguments in pending or ():
+            getattr(store, action)(*arguments)
+
+    def discard(self) -> None:
+        """Forget the store writes this response decided: it failed."""
+        if self._pending:
+            log.info("a failed response: its session changes are not saved")
+        self._pending = None
+
     def _save(self) -> str | None:
-        """Write the session if it changed; the Set-Cookie value to send, if any."""
+        """Decide what the session sends: the Set-Cookie value, if any. A store's
+        writes are only noted, for :meth:`commit` at the end of the response."""
         data = self._data
         if data is None:
             return None
@@ -268,12 +288,13 @@ class SessionData(MutableMapping[str, Any]):
         store = policy.store
         now = int(clock())
         old_sid = self._sid
+        pending = self._pending = []
         if (
             store is not None
             and old_sid is not None
             and (self._invalidated or self._regenerated or not data)
         ):
-            store.delete(old_sid)
+            pending.append(("delete", (old_sid,)))
             self._sid = None
         if not data:
             # Never store an empty session; forget one the client holds.
@@ -295,7 +316,7 @@ class SessionData(MutableMapping[str, Any]):
         else:
             sid = self._sid or secrets.token_urlsafe(32)
             self._sid = payload["s"] = sid
-            store.save(sid, policy.dump_record(payload), max_age)
+            pending.append(("save", (sid, policy.dump_record(payload), max_age)))
             value = sid
         cookie = policy.set_cookie(value, max_age, self._https)
         if len(cookie) > COOKIE_LIMIT:
