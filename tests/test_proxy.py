@@ -1282,3 +1282,41 @@ def test_the_kit_fails_a_layer_that_loses_the_body_even_under_python_O() -> None
         [sys.executable, "-O", "-c", code], capture_output=True, text=True, check=True
     )
     assert done.stdout.startswith("failed: dropping-list-"), done.stdout
+
+
+def test_a_released_response_is_the_apps_own_iterable_and_its_end_unseen() -> None:
+    """release() from on_start: the server gets the app's own iterable; on_error and
+    on_close are not called for what follows (a session with nothing to write)."""
+    seen: list[str] = []
+
+    class Sometimes(Responder["Watching"]):
+        def on_start(self, status: str, headers: Any) -> None:
+            if self.environ.get("PATH_INFO") == "/released":
+                self.release()
+
+        def on_error(self, exc: BaseException) -> None:
+            seen.append("error")
+
+        def on_close(self, outcome: Outcome) -> None:
+            seen.append(f"close {outcome.status}")
+
+    class Watching(Middleware):
+        responder = Sometimes
+
+    body = [b"app's own"]
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+        start_response("200 OK", text_headers())
+        return body
+
+    layer = Watching()(app)
+    seen_result: list[object] = []
+
+    def server_start(status: str, headers: Any, exc_info: Any = None) -> Any:
+        return lambda data: None
+
+    result = layer(make_environ("GET", "/released"), server_start)
+    seen_result.append(result)
+    assert result is body and seen == []
+    watched = run(layer, make_environ("GET", "/watched"))
+    assert watched.body == b"app's own" and seen == ["close 200 OK"]

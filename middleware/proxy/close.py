@@ -139,6 +139,8 @@ class Close:
         # file wrapper with this proxy's close chained (inlined: one frame less on
         # every request of a close or body layer, bench_core).
         if self.status is not None:
+            if responder.released:  # its end is not watched: the app's own iterable
+                return result
             wrapper = environ.get("wsgi.file_wrapper")
             # uWSGI's file_wrapper is a function, not a class: its results are
             # iterated like any iterable.

@@ -115,6 +115,8 @@ class Responder(Generic[M]):
     sees_close: ClassVar[bool] = False
     #: The status :meth:`replace_status` asked for, until the proxy takes it.
     replaced_status: str | None = None
+    #: Set by :meth:`release`: this response's body is not watched.
+    released: bool = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -158,6 +160,15 @@ class Responder(Generic[M]):
     def replace_status(self, status: str) -> None:
         """From :meth:`on_start`: send *status* instead of the app's."""
         self.replaced_status = status
+
+    def release(self) -> None:
+        """From :meth:`on_start`: this response's end need not be seen. When the app
+        has returned by then (it called ``start_response`` before returning), the
+        server gets the app's own iterable, and :meth:`on_error` and
+        :meth:`on_close` are not called for what follows: a layer that watches
+        only some responses (a session with store writes to make) pays for the
+        others what a start-only layer does. Not for filters."""
+        self.released = True
 
     def on_error(self, exc: BaseException) -> None:
         """Called with the exception raised by :meth:`on_request`, the app, the

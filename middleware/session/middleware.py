@@ -48,7 +48,14 @@ class _StoredSessionResponder(_SessionResponder):
     """With a store: its writes are made at the end of the response, only when it
     completed without an error and was not a 5xx (an error in the body, after a
     200 started, must not leave the store changed). It sees every error, so its
-    layer iterates the body: the cost only server-side sessions pay."""
+    layer iterates the body of a response with writes to make; the others are
+    released at start (no cost beyond a start layer's)."""
+
+    def on_start(self, status: str, headers: Headers) -> None:
+        session = self.session
+        session.respond(status, headers)
+        if not session.pending:
+            self.release()
 
     def on_error(self, exc: BaseException) -> None:
         self.session.discard()

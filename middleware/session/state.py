@@ -264,6 +264,11 @@ class SessionData(MutableMapping[str, Any]):
                 # A shared cache must never hand one visitor's session to another.
                 headers.append(("Cache-Control", "private"))
 
+    @property
+    def pending(self) -> bool:
+        """Whether this response decided store writes that :meth:`commit` makes."""
+        return bool(self._pending)
+
     def commit(self) -> None:
         """Make the store writes this response decided (the middleware calls it when
         the response completed without an error and was not a 5xx)."""
