@@ -47,6 +47,18 @@ def ask(app: WSGIApplication, cookie: str | None) -> tuple[str, dict[str, Any], 
     return served.status or "", json.loads(served.body), served
 
 
+def login(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+    get_session(environ)["user"] = "ann"
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b""]
+
+
+def logged_in(session: Session) -> str:
+    """The cookie (name=value) of a session that logged "ann" in."""
+    served = run(session(login), make_environ())
+    return (served.header("Set-Cookie") or "").split(";")[0]
+
+
 # -- 6. Vary: Cookie ------------------------------------------------------------------
 
 
@@ -103,13 +115,7 @@ def test_the_first_cookie_of_the_name_wins(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "s.db")
     app = Session(SECRET, store=store)
 
-    def login(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
-        get_session(environ)["user"] = "ann"
-        start_response("200 OK", [("Content-Type", "text/plain")])
-        return [b""]
-
-    served = run(app(login), make_environ())
-    cookie = (served.header("Set-Cookie") or "").split(";")[0]
+    cookie = logged_in(app)
     wrapped = app(reader)
     assert ask(wrapped, cookie)[1]["user"] == "ann"
     assert ask(wrapped, f"{cookie}; session=junk")[1]["user"] == "ann"
@@ -220,13 +226,7 @@ def test_a_frozen_redis_fails_requests_fast_and_they_recover(redis_url: str) -> 
     assert store.timeout == 0.5  # the default
     app = Session(SECRET, store=store)
 
-    def login(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
-        get_session(environ)["user"] = "ann"
-        start_response("200 OK", [("Content-Type", "text/plain")])
-        return [b""]
-
-    served = run(app(login), make_environ())
-    cookie = (served.header("Set-Cookie") or "").split(";")[0]
+    cookie = logged_in(app)
     pid = int(store.client.info("server")["process_id"])
     os.kill(pid, signal.SIGSTOP)  # the server started by this module, by its PID
     try:
@@ -275,11 +275,6 @@ def test_an_error_after_a_200_started_leaves_the_store_unchanged(
     # so the next request saw the change.
     from middleware import ErrorCatcher, compose
 
-    def login(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
-        get_session(environ)["user"] = "ann"
-        start_response("200 OK", [("Content-Type", "text/plain")])
-        return [b""]
-
     def failing(environ: WSGIEnvironment, start_response: StartResponse) -> Any:
         get_session(environ)["user"] = "mallory"
         start_response("200 OK", [("Content-Type", "text/plain")])
@@ -291,8 +286,7 @@ def test_an_error_after_a_200_started_leaves_the_store_unchanged(
         return body()
 
     session = Session(SECRET, store=a_store)
-    served = run(session(login), make_environ())
-    cookie = (served.header("Set-Cookie") or "").split(";")[0]
+    cookie = logged_in(session)
     layers = (
         [ErrorCatcher(), session] if catcher == "outside" else [session, ErrorCatcher()]
     )
