@@ -308,3 +308,93 @@ def test_an_error_after_a_200_started_leaves_the_store_unchanged(
     environ["HTTP_COOKIE"] = cookie
     assert run(compose(renaming, *layers), environ).status == "200 OK"
     assert ask(session(reader), cookie)[1]["user"] == "bob"  # a success commits
+
+
+# -- store faults ---------------------------------------------------------------------
+
+
+def test_a_killed_redis_fails_requests_with_a_store_error_and_a_restart_recovers(
+    tmp_path: Path,
+) -> None:
+    """Redis killed by its PID: each request that touches the session fails with a
+    StoreError naming the store (the app's 500), none hangs; restarted on the same
+    port (no persistence), the next request gets a fresh session, not an error."""
+    import subprocess
+
+    from middleware.session import StoreError
+
+    from .servers import accepting, free_port, redis_binary, stop, wait_until
+
+    binary = redis_binary()
+    if binary is None:
+        pytest.skip("redis-server is not installed")
+    port = free_port()
+    command = [
+        binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp_path),
+        "--save", "", "--appendonly", "no",
+    ]  # fmt: skip
+
+    def start() -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        wait_until(lambda: accepting(port), 30, lambda: "redis-server did not start")
+        return proc
+
+    proc = start()
+    try:
+        store = RedisStore(f"redis://127.0.0.1:{port}/0", prefix="killed:")
+        session = Session(SECRET, store=store)
+        cookie = logged_in(session)
+        stop(proc)  # by its PID
+        environ = make_environ()
+        environ["HTTP_COOKIE"] = cookie
+        started = time.monotonic()
+        down = run(session(reader), environ)
+        assert isinstance(down.error, StoreError), down.error
+        assert "RedisStore(" in str(down.error)
+        assert time.monotonic() - started < 3  # a hang guard: refused at once
+        proc = start()
+        status, body, _ = ask(session(reader), cookie)
+        assert (status, body) == ("200 OK", {"user": None, "new": True})
+        assert ask(session(reader), logged_in(session))[1]["user"] == "ann"
+    finally:
+        stop(proc)
+
+
+def test_a_locked_sqlite_database_fails_a_write_within_its_timeout(
+    tmp_path: Path,
+) -> None:
+    """Another process holding the write lock: the save, made at the end of the
+    response (item 7), waits the store's timeout, then fails with a StoreError
+    naming the store, raised to the server from close() (which logs it; the client
+    has its response by then), and the data already there is intact for the next
+    request."""
+    import sqlite3
+
+    from middleware.session import StoreError
+
+    store = SQLiteStore(tmp_path / "s.db", timeout=0.3)
+    session = Session(SECRET, store=store)
+    cookie = logged_in(session)
+    locker = sqlite3.connect(tmp_path / "s.db", isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")
+    try:
+
+        def renaming(environ: WSGIEnvironment, start_response: StartResponse) -> Any:
+            get_session(environ)["user"] = "bob"
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b""]
+
+        environ = make_environ()
+        environ["HTTP_COOKIE"] = cookie
+        started = time.monotonic()
+        locked = run(session(renaming), environ)
+        waited = time.monotonic() - started
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    assert isinstance(locked.error, StoreError), locked.error
+    assert "SQLiteStore(" in str(locked.error)
+    assert waited < 3
+    assert ask(session(reader), cookie)[1]["user"] == "ann"
