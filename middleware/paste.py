@@ -97,7 +97,11 @@ def environment(value: str, ini: _Ini) -> str:
     name = value.strip()
     secret = os.environ.get(name)
     if not secret:
-        raise ValueError(f"the environment variable {name} is not set")
+        raise ValueError(
+            f"the environment variable {name} is not set; set it to a long random "
+            f'value, e.g. export {name}="$(python3 -c '
+            "'import secrets; print(secrets.token_hex(32))')\""
+        )
     return secret
 
 

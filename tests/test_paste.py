@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import subprocess
 import sys
 import textwrap
+import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -30,10 +32,11 @@ from middleware.options import Seconds
 from middleware.paste import FACTORIES
 from middleware.proxy import Layer
 from middleware.session import MemoryStore, SQLiteStore
+from middleware.session.codec import Codec
 from middleware.wsgi import StartResponse, WSGIEnvironment
 
 from .servers import free_port, running_command
-from .visit import ROOT, HTTPClient, scripted_visit
+from .visit import CREDENTIALS, ROOT, HTTPClient, scripted_visit, visits
 
 SECRET = "s" * 40
 HTPASSWD = ROOT / "examples" / "demo.htpasswd"
@@ -375,6 +378,28 @@ GUNICORN = [
 ]  # fmt: skip
 
 
+# What examples/site.ini committed as its session secret until the demo read it
+# from SESSION_SECRET.
+COMMITTED_DEMO_SECRET = b"demo-only-secret-do-not-use-in-production-0123456789"
+
+
+def test_the_demo_refuses_to_start_without_its_secret_and_says_how(
+    tmp_path: Path,
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "SESSION_SECRET"}
+    done = subprocess.run(
+        [sys.executable, "-m", "middleware", "serve", "examples/site.ini"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env=env,
+    )
+    assert done.returncode != 0
+    assert "SESSION_SECRET is not set" in done.stderr
+    assert "secrets.token_hex(32)" in done.stderr
+
+
 @pytest.mark.server
 @pytest.mark.parametrize("kind", ["serve", "gunicorn"])
 def test_the_demo_pipeline_over_real_http(kind: str, tmp_path: Path) -> None:
@@ -383,7 +408,8 @@ def test_the_demo_pipeline_over_real_http(kind: str, tmp_path: Path) -> None:
         [*SERVE, str(port)] if kind == "serve" else [*GUNICORN, f"127.0.0.1:{port}"]
     )
     log = tmp_path / f"{kind}.log"
-    env = {k: v for k, v in os.environ.items() if k != "SESSION_SECRET"}
+    # The demo reads its secret from the environment, as the README sets it.
+    env = {**os.environ, "SESSION_SECRET": secrets.token_hex(32)}
     with running_command(command, port, log, env=env) as proc:
         client = HTTPClient(port)
         made = scripted_visit(client)
@@ -391,6 +417,15 @@ def test_the_demo_pipeline_over_real_http(kind: str, tmp_path: Path) -> None:
         health = client.get("/healthz", {})  # exempt: no credentials needed
         assert (health.status, health.body) == (200, b"ok\n")
         made.append(("/healthz", 200, 3))
+        # A cookie forged with the secret the demo once committed is refused:
+        # a fresh session, counting from 1 (it was accepted: 100).
+        now = int(time.time())
+        client.cookies["demo_session"] = Codec(
+            COMMITTED_DEMO_SECRET, (), "middleware.session.cookie"
+        ).dumps({"c": now, "t": now, "d": {"visits": 99}})
+        forged = client.get("/", CREDENTIALS)
+        assert forged.status == 200 and visits(forged) == 1
+        made.append(("/", 200, len(forged.body)))
     text = log.read_text()
     # One access line per request, with the status and the bytes sent.
     assert access_lines(text) == Counter(made), text
