@@ -398,9 +398,10 @@ def test_failures_are_throttled_per_address(clock: Callable[[float], None]) -> N
     clock(45)
     wrong = basic("sha1", "wrong")
     assert get(app, HTTP_AUTHORIZATION=wrong).headers["Retry-After"] == "15"
-    # Credentials that verified (from the other client) pass the throttle: Basic
-    # sends them on every request.
-    assert get(app, HTTP_AUTHORIZATION=good).status_int == 200
+    # Verified from the other client, the credentials pass there, not here: a
+    # throttled address must not learn a cached password from a 200.
+    assert get(app, HTTP_AUTHORIZATION=good).status_int == 429
+    assert get(app, HTTP_AUTHORIZATION=good, REMOTE_ADDR="192.0.2.2").status_int == 200
     clock(15)
     assert get(app, HTTP_AUTHORIZATION=wrong).status_int == 401
 

@@ -344,3 +344,17 @@ def test_forged_forwarded_addresses_are_short_throttle_keys() -> None:
         environ["HTTP_AUTHORIZATION"] = basic(f"{n}" + "u" * 2000, "x")
         run(app, environ)
     assert max(len(key) for key in layer._failures.counts) <= 64 + 2
+
+
+def test_a_throttled_address_cannot_learn_a_cached_password() -> None:
+    # Found by review: with cached credentials passing the throttle from any
+    # address, a throttled guesser found a cached password by its one 200 among
+    # 4,990 429s. A cache hit passes a throttled address only if it verified there.
+    app = BasicAuth(users={"alice": SHA1_ALICE}, max_failures=10)(whoami)
+    assert status(app, basic("alice", "wonderland"), address="192.0.2.10") == "200"
+    guesses = [f"guess{n}" for n in range(200)] + ["wonderland"]
+    answers = [status(app, basic("alice", g), address="203.0.113.66") for g in guesses]
+    assert answers.count("401") == 10 and answers[-1] == "429"
+    assert "200" not in answers
+    # The honest client still passes.
+    assert status(app, basic("alice", "wonderland"), address="192.0.2.10") == "200"

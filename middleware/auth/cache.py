@@ -20,7 +20,8 @@ class VerifiedCache:
     keys."""
 
     def __init__(self) -> None:
-        self.entries: dict[bytes, float] = {}
+        # key -> (expiry, the throttle key of the address it verified from)
+        self.entries: dict[bytes, tuple[float, str]] = {}
         self._secret = secrets.token_bytes(32)
         self._lock = threading.Lock()
 
@@ -29,16 +30,20 @@ class VerifiedCache:
         message = b"\0".join((user.encode("utf-8"), password, stored.encode("utf-8")))
         return blake2b(message, key=self._secret).digest()
 
-    def fresh(self, key: bytes, now: float) -> bool:
-        """Whether *key* is remembered and not yet expired at *now*."""
-        expires = self.entries.get(key)
-        return expires is not None and expires > now
+    def fresh(self, key: bytes, now: float) -> str | None:
+        """The address (its throttle key) *key* verified from, if it is remembered
+        and not yet expired at *now*; else None."""
+        entry = self.entries.get(key)
+        if entry is None or entry[0] <= now:
+            return None
+        return entry[1]
 
-    def remember(self, key: bytes, expires: float, size: int) -> None:
-        """Remember *key* until *expires*, keeping at most *size* entries."""
+    def remember(self, key: bytes, expires: float, size: int, origin: str = "") -> None:
+        """Remember *key*, verified from *origin*, until *expires*, keeping at most
+        *size* entries."""
         with self._lock:
             entries = self.entries
-            entries[key] = expires
+            entries[key] = (expires, origin)
             while len(entries) > size:
                 del entries[next(iter(entries))]
 

@@ -209,14 +209,21 @@ class BasicAuth(Middleware):
         user, password = credentials
         users = self._current() if self._check is None else None
         stored = "" if users is None else users.get(user)
+        address = self._address_key(environ)
         cache_key = b""
         if self.cache_ttl and stored is not None:
             cache_key = self._cache.key(user, password, stored)
-            if self._cache.fresh(cache_key, now):
+            origin = self._cache.fresh(cache_key, now)
+            # Verified credentials pass, unless this address is throttled and they
+            # were verified from elsewhere: else a throttled guesser would learn a
+            # cached password by a 200 among its 429s, unbounded.
+            if origin is not None and (
+                origin == address or not self._is_throttled(address, now)
+            ):
                 return self._let_in(environ, user)
         keys: tuple[str, ...] = ()
         if self.max_failures is not None:
-            keys = (self._address_key(environ),)
+            keys = (address,)
             if self.lock_users:
                 keys += (throttle_key("u", user),)
             wait = self._failures.attempt(keys, now, self.max_failures)
@@ -234,9 +241,11 @@ class BasicAuth(Middleware):
             ok = verify(password, stored, self.allow_plaintext)
         if ok:
             if cache_key:
-                self._cache.remember(cache_key, now + self.cache_ttl, self.cache_size)
+                self._cache.remember(
+                    cache_key, now + self.cache_ttl, self.cache_size, address
+                )
             if keys:
-                self._failures.forgive(keys[0])
+                self._failures.forgive(keys[0], now)
                 if self.lock_users:
                     self._failures.clear(keys[1])
             return self._let_in(environ, user)
@@ -252,6 +261,12 @@ class BasicAuth(Middleware):
         environ["REMOTE_USER"] = user
         environ["AUTH_TYPE"] = "Basic"
         return None
+
+    def _is_throttled(self, address: str, now: float) -> bool:
+        """Whether the address (its throttle key) is past *max_failures* now."""
+        if self.max_failures is None or not self._failures.counts:
+            return False
+        return self._failures.retry_after(address, now, self.max_failures) > 0
 
     def _address_key(self, environ: WSGIEnvironment) -> str:
         return throttle_key("a", client_address(environ, self.trusted_proxies))
