@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 from pathlib import Path
 
 from .passwords import UnsupportedHash, hash_kind
@@ -44,9 +43,11 @@ def read_htpasswd(
     return users
 
 
-#: A changed file is read once its modification time is this many seconds old:
-#: Apache's ``htpasswd`` rewrites the file in place, so a younger one may be
-#: half-written.
+#: A changed version of the file is read once it has stayed the same for this many
+#: seconds, by the caller's clock (two looks apart): Apache's ``htpasswd`` rewrites
+#: the file in place, so a version younger than that may be half-written. Judged
+#: by looks, not by the file's modification time, which may be in the future (NFS
+#: clocks, ``touch -d``, ``rsync -t`` from a host ahead).
 SETTLE = 0.5
 
 
@@ -54,11 +55,12 @@ class Htpasswd:
     """An htpasswd file's users, re-read when it changes (looked at no more than
     once a second).
 
-    A new version is taken only when it is whole: its modification time at least
-    :data:`SETTLE` seconds old, unchanged while it was read, parsed without error,
-    and not empty where the last one had users. Otherwise the last good users
-    stay, with a warning, and the file is read again at its next change (or, when
-    it was still being written, at the next look).
+    A new version is taken only when it is whole: unchanged between two looks at
+    least :data:`SETTLE` seconds apart, unchanged while it was read, parsed without
+    error, and not empty where the last one had users. Otherwise the last good
+    users stay, with a warning, and the file is read again at its next change (or,
+    when it was still changing, at the next look). A change is seen within about
+    two seconds.
 
     The caller's clock gives *now*, at creation and to :meth:`current`, in seconds.
     """
@@ -69,6 +71,7 @@ class Htpasswd:
         st = path.stat()
         self.users = read_htpasswd(path, allow_plaintext)
         self._seen = _version(st)  # the version read last, taken or refused
+        self._candidate: tuple[tuple[int, int, int, int], float] | None = None
         self._next_check = now + 1.0
         self._lock = threading.Lock()
 
@@ -85,20 +88,25 @@ class Htpasswd:
                 return self.users
             self._next_check = now + 1.0
             try:
-                self._reload()
+                self._reload(now)
             except OSError as exc:  # gone, unreadable: keep serving
                 log.warning(
                     "could not reload %s, keeping the last users: %s", self.path, exc
                 )
         return self.users
 
-    def _reload(self) -> None:
-        before = self.path.stat()
-        version = _version(before)
+    def _reload(self, now: float) -> None:
+        version = _version(self.path.stat())
         if version == self._seen:
+            self._candidate = None
             return
-        if time.time() - before.st_mtime < SETTLE:
-            return  # perhaps still being written: look again next time
+        candidate = self._candidate
+        if candidate is None or candidate[0] != version:
+            self._candidate = (version, now)  # new: look again before reading it
+            return
+        if now - candidate[1] < SETTLE:
+            return
+        self._candidate = None
         try:
             users = read_htpasswd(self.path, self.allow_plaintext)
         except (ValueError, UnicodeDecodeError) as exc:
@@ -118,6 +126,7 @@ class Htpasswd:
         )
 
 
-def _version(st: os.stat_result) -> tuple[int, int, int]:
-    """What tells one version of a file from another."""
-    return st.st_mtime_ns, st.st_size, st.st_ino
+def _version(st: os.stat_result) -> tuple[int, int, int, int]:
+    """What tells one version of a file from another (the change time too: a
+    rewrite that keeps the size and the modification time still moves it)."""
+    return st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns
