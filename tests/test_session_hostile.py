@@ -398,3 +398,33 @@ def test_a_locked_sqlite_database_fails_a_write_within_its_timeout(
     assert "SQLiteStore(" in str(locked.error)
     assert waited < 3
     assert ask(session(reader), cookie)[1]["user"] == "ann"
+
+
+def test_a_failed_save_at_the_end_keeps_the_old_record(redis_url: str) -> None:
+    """Found by review: the end-of-response writes deleted the old record before
+    saving the new one, so a save refused by Redis (out of memory; DEL still
+    works) lost the session outright behind a 200. The save goes first now."""
+    from middleware.session import StoreError
+
+    store = RedisStore(redis_url, prefix=f"oom:{random.getrandbits(64):x}:")
+    session = Session(SECRET, store=store)
+    cookie = logged_in(session)
+
+    def regenerating(environ: WSGIEnvironment, start_response: StartResponse) -> Any:
+        get_session(environ).regenerate()
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b""]
+
+    client = store.client
+    policy = str(client.config_get("maxmemory-policy")["maxmemory-policy"])
+    client.config_set("maxmemory-policy", "noeviction")
+    client.config_set("maxmemory", 1)
+    try:
+        environ = make_environ()
+        environ["HTTP_COOKIE"] = cookie
+        failed = run(session(regenerating), environ)
+    finally:
+        client.config_set("maxmemory", 0)
+        client.config_set("maxmemory-policy", policy)
+    assert isinstance(failed.error, StoreError)  # raised to the server from close()
+    assert ask(session(reader), cookie)[1]["user"] == "ann"  # the old record stayed

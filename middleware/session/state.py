@@ -299,34 +299,41 @@ class SessionData(MutableMapping[str, Any]):
             and old_sid is not None
             and (self._invalidated or self._regenerated or not data)
         ):
-            pending.append(("delete", (old_sid,)))
+            # Made after the new record's save (commit() goes in order and stops at
+            # a failure): a save that fails leaves the old record in place.
             self._sid = None
-        if not data:
-            # Never store an empty session; forget one the client holds.
-            if self._had_cookie and (self._modified or self._invalidated):
-                return policy.deletion(self._https)
-            return None
-        reissue = self._reissue or (
-            policy.reissue_after is not None
-            and now - self._issued >= policy.reissue_after
-        )
-        if not (self._modified or self._regenerated or reissue):
-            return None
-        if self._new or self._regenerated or self._invalidated:
-            self._created = now
-        max_age = policy.lifetime(self._created, now)
-        payload: dict[str, Any] = {"c": self._created, "t": now, "d": data}
-        if store is None:
-            value = policy.dump_cookie(payload)
         else:
-            sid = self._sid or secrets.token_urlsafe(32)
-            self._sid = payload["s"] = sid
-            pending.append(("save", (sid, policy.dump_record(payload), max_age)))
-            value = sid
-        cookie = policy.set_cookie(value, max_age, self._https)
-        if len(cookie) > COOKIE_LIMIT:
-            raise SessionTooLarge(len(cookie), COOKIE_LIMIT)
-        return cookie
+            old_sid = None
+        try:
+            if not data:
+                # Never store an empty session; forget one the client holds.
+                if self._had_cookie and (self._modified or self._invalidated):
+                    return policy.deletion(self._https)
+                return None
+            reissue = self._reissue or (
+                policy.reissue_after is not None
+                and now - self._issued >= policy.reissue_after
+            )
+            if not (self._modified or self._regenerated or reissue):
+                return None
+            if self._new or self._regenerated or self._invalidated:
+                self._created = now
+            max_age = policy.lifetime(self._created, now)
+            payload: dict[str, Any] = {"c": self._created, "t": now, "d": data}
+            if store is None:
+                value = policy.dump_cookie(payload)
+            else:
+                sid = self._sid or secrets.token_urlsafe(32)
+                self._sid = payload["s"] = sid
+                pending.append(("save", (sid, policy.dump_record(payload), max_age)))
+                value = sid
+            cookie = policy.set_cookie(value, max_age, self._https)
+            if len(cookie) > COOKIE_LIMIT:
+                raise SessionTooLarge(len(cookie), COOKIE_LIMIT)
+            return cookie
+        finally:
+            if old_sid is not None:  # after the save: see above
+                pending.append(("delete", (old_sid,)))
 
     def __repr__(self) -> str:
         state = "not loaded" if self._data is None else f"{len(self._data)} keys"
