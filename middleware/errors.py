@@ -30,7 +30,13 @@ from .options import Dotted, Flag, Names, Option
 from .proxy import Middleware, Responder
 from .wsgi import REQUEST_ID_KEY, ExcInfo, Headers, WSGIEnvironment
 
-__all__ = ["REQUEST_ID_KEY", "SECRET_NAMES", "ErrorCatcher", "ErrorPage"]
+__all__ = [
+    "REQUEST_ID_KEY",
+    "SECRET_NAMES",
+    "SECRET_WORDS",
+    "ErrorCatcher",
+    "ErrorPage",
+]
 
 log = logging.getLogger("middleware.errors")
 
@@ -39,26 +45,36 @@ Reporter = Callable[[ExcInfo, WSGIEnvironment], object]
 
 #: Name fragments (case-insensitive) of environ keys and query parameters whose
 #: values a debug page never shows: credentials and anything that looks like a
-#: secret. ``ErrorCatcher(secret_names=...)`` adds more.
+#: secret. Found anywhere in a name. ``ErrorCatcher(secret_names=...)`` adds more.
 SECRET_NAMES: tuple[str, ...] = (
-    "auth", "bearer", "cookie", "credential", "csrf", "xsrf", "pass", "pwd",
-    "secret", "token", "key", "session", "signature", "sig", "private", "jwt",
-    "otp", "nonce", "salt", "cert", "card", "cvv", "ssn", "dsn",
+    "auth", "bearer", "cookie", "credential", "csrf", "xsrf", "pass", "secret",
+    "token", "session", "signature", "private", "nonce", "apikey",
+)  # fmt: skip
+#: Short fragments, found only as whole words of a name (between ``_``, ``-``,
+#: ``.`` or its ends), so that ``X-Signal`` or ``discard=`` stay visible.
+SECRET_WORDS: tuple[str, ...] = (
+    "key", "sig", "otp", "pwd", "jwt", "ssn", "dsn", "cvv", "pin", "card", "cert",
+    "salt",
 )  # fmt: skip
 
 
-def secret_patterns(names: Iterable[str]) -> tuple[re.Pattern[str], re.Pattern[str]]:
-    """The patterns that find secret-looking environ keys, and the values of
-    secret-looking query parameters (in QUERY_STRING, REQUEST_URI, RAW_URI)."""
+def secret_patterns(
+    names: Iterable[str], words: Iterable[str] = SECRET_WORDS
+) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """The pattern that finds a secret-looking name (an environ key, a query
+    parameter's name), and the pattern of query parameters (in QUERY_STRING,
+    REQUEST_URI, RAW_URI, a Referer) whose names are looked at."""
     fragments = "|".join(re.escape(name) for name in names)
+    whole = "|".join(re.escape(word) for word in words)
     return (
-        re.compile(fragments, re.IGNORECASE),
-        re.compile(
-            rf"((?:^|[?&;])[^=&;#]*(?:{fragments})[^=&;#]*=)[^&;#]*", re.IGNORECASE
-        ),
+        re.compile(rf"{fragments}|(?:^|[_.\-])(?:{whole})(?:$|[_.\-])", re.IGNORECASE),
+        _PARAMETER,
     )
 
 
+# A query parameter: what follows ?, & or ; up to its =, then its value. Names
+# hold no / or ?, so a path is never read as part of a name.
+_PARAMETER = re.compile(r"(^|[?&;])([^=&;#?/]*)=([^&;#]*)")
 _SECRET_KEY, _SECRET_PARAM = secret_patterns(SECRET_NAMES)
 _HIDDEN = "[hidden]"
 _FALLBACK = ("text/plain; charset=utf-8", b"500 Internal Server Error\n")
@@ -142,7 +158,12 @@ def safe_environ(
         if secret_key.search(str(key)):
             text = _HIDDEN
         elif isinstance(value, str):
-            text = secret_param.sub(rf"\1{_HIDDEN}", value)  # ?token=... in URIs
+            text = secret_param.sub(  # ?token=... in URIs
+                lambda m: (
+                    f"{m[1]}{m[2]}={_HIDDEN}" if secret_key.search(m[2]) else m[0]
+                ),
+                value,
+            )
         else:
             try:
                 text = repr(value)

@@ -169,3 +169,24 @@ def test_an_app_that_set_its_own_request_id_header_gets_one_header() -> None:
     )
     ids = [v for k, v in served.headers if k.lower() == "x-request-id"]
     assert len(ids) == 1
+
+
+# Found by review: substring matching hid ordinary values. These stay visible.
+VISIBLE = [
+    ("HTTP_X_CLASSNAME", "a-class"),
+    ("HTTP_X_CONCERT_ID", "7"),
+    ("HTTP_X_DESIGN_VERSION", "2"),
+    ("HTTP_X_DISCARD", "no"),
+    ("HTTP_X_FOOTPRINT", "small"),
+    ("HTTP_X_SIGNAL", "go"),
+    ("HTTP_X_UNCERTAIN", "yes"),
+    ("HTTP_ACCEPT_LANGUAGE", "en"),
+    ("QUERY_STRING", "design=3&classname=b&discard=1&cardinality=2"),
+    ("REQUEST_URI", "/design?page=2"),
+    ("HTTP_REFERER", "https://example.org/signup?step=3"),
+]
+
+
+@pytest.mark.parametrize(("key", "value"), VISIBLE, ids=[k for k, _ in VISIBLE])
+def test_ordinary_values_stay_visible_on_the_debug_page(key: str, value: str) -> None:
+    assert dict(safe_environ({key: value}))[key] == value

@@ -103,7 +103,7 @@ class Middleware:
         options = ", ".join(
             f"{name}={'***' if name in self.secret_options else repr(value)}"
             for name, value in vars(self).items()
-            if not name.startswith("_")
+            if not name.startswith("_") and name != "responder"
         )
         return f"{type(self).__name__}({options})"
 

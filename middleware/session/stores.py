@@ -221,9 +221,11 @@ class RedisStore:
             except ValueError as exc:
                 raise ValueError(f"url: {exc} (got {url!r})") from exc
             self._name = _without_password(url)
+            self._own_timeout: float | None = timeout
         elif isinstance(url, redis.Redis):
             self.client = url
             self._name = "<client>"
+            self._own_timeout = None
         else:
             raise ValueError(f"url: expected a redis URL or client, got {url!r}")
         if not isinstance(prefix, str):
@@ -232,7 +234,8 @@ class RedisStore:
         self._errors = redis.RedisError
 
     def _failures(self, action: str) -> _Reraise:
-        return _Reraise(self, action, self._errors, self.timeout)
+        # A client given to us keeps its own timeouts (and retries): not ours to name.
+        return _Reraise(self, action, self._errors, self._own_timeout)
 
     def load(self, key: str) -> str | None:
         with self._failures("load"):
