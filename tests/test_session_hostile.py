@@ -92,6 +92,22 @@ def test_a_change_varies_by_cookie_with_or_without_a_cookie(
 # -- 8. repeated cookies ------------------------------------------------------------
 
 
+OPEN_STORES: list[RedisStore] = []
+
+
+def closing(store: RedisStore) -> RedisStore:
+    """*store*, its client closed when the test ends (no socket left to the GC)."""
+    OPEN_STORES.append(store)
+    return store
+
+
+@pytest.fixture(autouse=True)
+def close_stores() -> Iterator[None]:
+    yield
+    while OPEN_STORES:
+        OPEN_STORES.pop().client.close()
+
+
 @pytest.fixture(scope="module")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with redis_server(tmp_path_factory.mktemp("redis")) as url:
@@ -100,7 +116,9 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def test_thousands_of_repeated_cookies_cost_one_store_lookup(redis_url: str) -> None:
     # Before: a request with 4,800 session cookies made 4,800 Redis GETs.
-    store = RedisStore(redis_url, prefix=f"hostile:{random.getrandbits(64):x}:")
+    store = closing(
+        RedisStore(redis_url, prefix=f"hostile:{random.getrandbits(64):x}:")
+    )
     app = Session(SECRET, store=store)(reader)
     # Ids of the right format (43 URL-safe characters) that the store never issued.
     junk = "; ".join(f"session={n:043d}" for n in range(4800))
@@ -222,7 +240,7 @@ def test_a_frozen_redis_fails_requests_fast_and_they_recover(redis_url: str) -> 
 
     from middleware.session import StoreError
 
-    store = RedisStore(redis_url, prefix=f"frozen:{random.getrandbits(64):x}:")
+    store = closing(RedisStore(redis_url, prefix=f"frozen:{random.getrandbits(64):x}:"))
     assert store.timeout == 0.5  # the default
     app = Session(SECRET, store=store)
 
@@ -263,7 +281,7 @@ def a_store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     if request.param == "sqlite":
         return SQLiteStore(tmp_path / "s.db")
     url = request.getfixturevalue("redis_url")
-    return RedisStore(url, prefix=f"failed:{random.getrandbits(64):x}:")
+    return closing(RedisStore(url, prefix=f"failed:{random.getrandbits(64):x}:"))
 
 
 @pytest.mark.parametrize("catcher", ["outside", "inside"])
@@ -343,7 +361,7 @@ def test_a_killed_redis_fails_requests_with_a_store_error_and_a_restart_recovers
 
     proc = start()
     try:
-        store = RedisStore(f"redis://127.0.0.1:{port}/0", prefix="killed:")
+        store = closing(RedisStore(f"redis://127.0.0.1:{port}/0", prefix="killed:"))
         session = Session(SECRET, store=store)
         cookie = logged_in(session)
         stop(proc)  # by its PID
@@ -406,7 +424,7 @@ def test_a_failed_save_at_the_end_keeps_the_old_record(redis_url: str) -> None:
     works) lost the session outright behind a 200. The save goes first now."""
     from middleware.session import StoreError
 
-    store = RedisStore(redis_url, prefix=f"oom:{random.getrandbits(64):x}:")
+    store = closing(RedisStore(redis_url, prefix=f"oom:{random.getrandbits(64):x}:"))
     session = Session(SECRET, store=store)
     cookie = logged_in(session)
 
