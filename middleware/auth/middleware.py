@@ -209,18 +209,22 @@ class BasicAuth(Middleware):
         user, password = credentials
         users = self._current() if self._check is None else None
         stored = "" if users is None else users.get(user)
-        address = self._address_key(environ)
+        address = ""
         cache_key = b""
         if self.cache_ttl and stored is not None:
             cache_key = self._cache.key(user, password, stored)
             origin = self._cache.fresh(cache_key, now)
-            # Verified credentials pass, unless this address is throttled and they
-            # were verified from elsewhere: else a throttled guesser would learn a
-            # cached password by a 200 among its 429s, unbounded.
-            if origin is not None and (
-                origin == address or not self._is_throttled(address, now)
-            ):
-                return self._let_in(environ, user)
+            if origin is not None:
+                # Verified credentials pass, unless this address is throttled and
+                # they were verified from elsewhere: else a throttled guesser would
+                # learn a cached password by a 200 among its 429s, unbounded.
+                if self.max_failures is None or not self._failures.counts:
+                    return self._let_in(environ, user)  # nobody is throttled
+                address = self._address_key(environ)
+                if origin == address or not self._is_throttled(address, now):
+                    return self._let_in(environ, user)
+        if not address:
+            address = self._address_key(environ)
         keys: tuple[str, ...] = ()
         if self.max_failures is not None:
             keys = (address,)
