@@ -234,8 +234,8 @@ class Filter(Body):
 
     def finish(self) -> bytes:
         """The body ended before any output: all of it is the filter's end."""
-        assert self._inner is not None
-        data = self._inner.finish()
+        inner: Any = self._inner  # set with _held, in _on_start
+        data: bytes = inner.finish()
         self._release(len(data))
         return data
 
@@ -248,8 +248,9 @@ class Filter(Body):
     def _release(self, length: int | None) -> None:
         """Call the server's start_response, with ``Content-Length`` when known."""
         self._filter, self._held = self._inner, False
-        headers = self.headers
-        assert self.status is not None and headers is not None
+        status, headers = self.status, self.headers
+        if status is None or headers is None:  # held only after a start: a core bug
+            raise RuntimeError("a held start_response without a status to give")
         if length is not None:
             headers.append(("Content-Length", str(length)))
-        self._write = self._server_start(self.status, headers)
+        self._write = self._server_start(status, headers)

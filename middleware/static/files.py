@@ -69,7 +69,7 @@ class FileServer:
             if retry:  # (inlined: one frame less on every 304, bench_static)
                 try:
                     st = os.stat(variant.path)
-                except OSError:
+                except OSError:  # gone or unreadable now: looked up again
                     return self._again(environ, file, key)
                 # The change time moves with every write, utime and rename.
                 if st.st_ctime_ns != variant.ctime_ns or st.st_ino != variant.inode:

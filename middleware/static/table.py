@@ -56,7 +56,7 @@ if sys.platform == "darwin":
         """The path the kernel holds for an open descriptor (macOS: F_GETPATH)."""
         try:
             raw = fcntl.fcntl(fd, fcntl.F_GETPATH, bytes(1024))
-        except OSError:
+        except OSError:  # not told: the caller resolves the path instead
             return None
         return os.fsdecode(raw.rstrip(b"\0"))
 
@@ -66,7 +66,7 @@ elif os.path.isdir("/proc/self/fd"):
         """The path the kernel holds for an open descriptor (Linux: /proc)."""
         try:
             return os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
+        except OSError:  # /proc not readable here: the caller resolves the path
             return None
 
 else:
@@ -161,7 +161,7 @@ class Table:
             return False
         try:
             now = os.stat(path)
-        except OSError:
+        except OSError:  # gone since the open: not the file it names
             return False
         return (now.st_dev, now.st_ino) == (st.st_dev, st.st_ino)
 
@@ -289,7 +289,7 @@ class Table:
         found inside the directory; None when there is none."""
         try:
             fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-        except OSError:
+        except OSError:  # gone or unreadable: no file
             return None
         try:
             st = os.fstat(fd)
