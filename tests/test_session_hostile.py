@@ -241,25 +241,24 @@ def test_a_frozen_redis_fails_requests_fast_and_they_recover(redis_url: str) -> 
     from middleware.session import StoreError
 
     store = closing(RedisStore(redis_url, prefix=f"frozen:{random.getrandbits(64):x}:"))
-    assert store.timeout == 0.5  # the default
+    assert store.timeout == 0.5  # the default, given to redis-py for both waits
+    kwargs = store.client.connection_pool.connection_kwargs
+    assert kwargs["socket_timeout"] == kwargs["socket_connect_timeout"] == 0.5
     app = Session(SECRET, store=store)
 
     cookie = logged_in(app)
     pid = int(store.client.info("server")["process_id"])
     os.kill(pid, signal.SIGSTOP)  # the server started by this module, by its PID
     try:
-        started = time.monotonic()
         environ = make_environ()
         environ["HTTP_COOKIE"] = cookie
         frozen = run(app(reader), environ)
-        waited = time.monotonic() - started
     finally:
         os.kill(pid, signal.SIGCONT)
     assert isinstance(frozen.error, StoreError)
     assert "timeout of 0.5 s" in str(frozen.error) and "RedisStore(" in str(
         frozen.error
     )
-    assert waited < 3, waited  # a hang guard, not a benchmark: 0.5 s expected
     assert ask(app(reader), cookie)[1]["user"] == "ann"  # recovered, data intact
 
 
@@ -367,11 +366,9 @@ def test_a_killed_redis_fails_requests_with_a_store_error_and_a_restart_recovers
         stop(proc)  # by its PID
         environ = make_environ()
         environ["HTTP_COOKIE"] = cookie
-        started = time.monotonic()
         down = run(session(reader), environ)
         assert isinstance(down.error, StoreError), down.error
         assert "RedisStore(" in str(down.error)
-        assert time.monotonic() - started < 3  # a hang guard: refused at once
         proc = start()
         status, body, _ = ask(session(reader), cookie)
         assert (status, body) == ("200 OK", {"user": None, "new": True})
@@ -406,15 +403,12 @@ def test_a_locked_sqlite_database_fails_a_write_within_its_timeout(
 
         environ = make_environ()
         environ["HTTP_COOKIE"] = cookie
-        started = time.monotonic()
         locked = run(session(renaming), environ)
-        waited = time.monotonic() - started
     finally:
         locker.execute("ROLLBACK")
         locker.close()
     assert isinstance(locked.error, StoreError), locked.error
     assert "SQLiteStore(" in str(locked.error)
-    assert waited < 3
     assert ask(session(reader), cookie)[1]["user"] == "ann"
 
 
