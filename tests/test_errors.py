@@ -12,7 +12,13 @@ import pytest
 
 from middleware import ErrorCatcher, compose
 from middleware import testing as conformance
-from middleware.errors import ErrorPage, render_html, safe_environ
+from middleware.errors import (
+    ANSWERED,
+    OUTCOME_KEY,
+    ErrorPage,
+    render_html,
+    safe_environ,
+)
 from middleware.http import prefers_json
 from middleware.testing import AppError, Served, Style, Subject, make_environ, run
 from middleware.wsgi import ExcInfo, StartResponse, WSGIApplication, WSGIEnvironment
@@ -281,7 +287,10 @@ def test_reporters_each_run_and_a_failing_one_masks_nothing(
     assert "error reporter" in caplog.text and "reporter down" in caplog.text
     (record,) = [r for r in caplog.records if r.getMessage().startswith("GET /orders")]
     assert record.name == "middleware.errors" and record.levelno == logging.ERROR
-    assert record.getMessage() == "GET /orders raised ValueError (request id req-42)"
+    assert record.getMessage() == (
+        "GET /orders raised ValueError (request id req-42): answered 500"
+    )
+    assert record.__dict__["outcome"] == ANSWERED == environ[OUTCOME_KEY]
     assert record.exc_info is not None and record.exc_info[0] is ValueError
     assert record.__dict__["request_id"] == "req-42"
     assert record.__dict__["url.path"] == "/orders"

@@ -11,7 +11,14 @@ from typing import Any
 import pytest
 
 from middleware import AccessLog, BasicAuth, ErrorCatcher, compose
-from middleware.errors import safe_environ
+from middleware.errors import (
+    AFTER_START,
+    ANSWERED,
+    NOT_ANSWERED,
+    OUTCOME_KEY,
+    REFUSED,
+    safe_environ,
+)
 from middleware.testing import make_environ, run
 from middleware.wsgi import StartResponse, WSGIEnvironment
 
@@ -190,3 +197,149 @@ VISIBLE = [
 @pytest.mark.parametrize(("key", "value"), VISIBLE, ids=[k for k, _ in VISIBLE])
 def test_ordinary_values_stay_visible_on_the_debug_page(key: str, value: str) -> None:
     assert dict(safe_environ({key: value}))[key] == value
+
+
+# -- 14. every error reported once, with what really became of it --------------------
+
+
+def _gen_raises_after_a_chunk(
+    environ: WSGIEnvironment, start_response: StartResponse
+) -> Any:
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    yield b"partial"
+    raise RuntimeError("boom")
+
+
+def _close_raises(environ: WSGIEnvironment, start_response: StartResponse) -> Any:
+    class Body(list[bytes]):
+        def close(self) -> None:
+            raise RuntimeError("boom")
+
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return Body([b"whole"])
+
+
+def _raises_in_first_next(
+    environ: WSGIEnvironment, start_response: StartResponse
+) -> Any:
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    if environ:  # always: the generator raises before its first chunk
+        raise RuntimeError("boom")
+    yield b""
+
+
+def refusing_server(app: Any, environ: WSGIEnvironment) -> None:
+    """A server (Werkzeug's test client does this) whose start_response re-raises
+    any exc_info, even before a byte went out."""
+
+    def start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
+        if exc_info is not None:
+            raise exc_info[1].with_traceback(exc_info[2])
+        return lambda data: None
+
+    result = app(environ, start_response)
+    try:
+        for _ in result:
+            pass
+    finally:
+        getattr(result, "close", lambda: None)()
+
+
+def _reported(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "middleware.errors"]
+
+
+# (name, app, server refuses exc_info, the outcome reported, the error reaches
+# the server)
+OUTCOMES = [
+    ("app-raises-accepted", boom, False, ANSWERED, False),
+    ("first-next-accepted", _raises_in_first_next, False, ANSWERED, False),
+    ("app-raises-refused", boom, True, REFUSED, True),
+    ("first-next-refused", _raises_in_first_next, True, REFUSED, True),
+    ("after-a-chunk", _gen_raises_after_a_chunk, False, AFTER_START, True),
+    ("after-a-chunk-refusing", _gen_raises_after_a_chunk, True, AFTER_START, True),
+    ("close-raises", _close_raises, False, AFTER_START, True),
+]
+
+
+@pytest.mark.parametrize(
+    ("app", "refuses", "outcome", "propagates"),
+    [row[1:] for row in OUTCOMES],
+    ids=[row[0] for row in OUTCOMES],
+)
+def test_each_error_is_reported_once_with_its_outcome(
+    caplog: pytest.LogCaptureFixture,
+    app: Any,
+    refuses: bool,
+    outcome: str,
+    propagates: bool,
+) -> None:
+    seen: list[str] = []
+    catcher = ErrorCatcher(on_error=[lambda info, env: seen.append(env[OUTCOME_KEY])])
+    wrapped = catcher(app)
+    environ = make_environ()
+    with caplog.at_level(logging.ERROR, logger="middleware.errors"):
+        if refuses:
+            with pytest.raises(RuntimeError, match="boom"):
+                refusing_server(wrapped, environ)
+        elif propagates:
+            served = run(wrapped, environ)
+            assert isinstance(served.error, RuntimeError)
+        else:
+            served = run(wrapped, environ)
+            assert served.status.startswith("500")
+    assert seen == [outcome]
+    (record,) = _reported(caplog)
+    assert record.getMessage().endswith(": " + outcome)
+    assert record.__dict__["outcome"] == outcome
+
+
+def test_flask_test_client_gets_the_error_and_the_log_says_the_500_was_refused(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Werkzeug's test client re-raises any exc_info: the error reaches the test,
+    and the one log line says the 500 never went out."""
+    from flask import Flask
+
+    app = Flask(__name__)
+
+    def fail() -> str:
+        raise RuntimeError("boom")
+
+    app.add_url_rule("/fail", view_func=fail)
+    app.wsgi_app = ErrorCatcher()(app.wsgi_app)  # type: ignore[method-assign,assignment]
+    app.config["PROPAGATE_EXCEPTIONS"] = True
+    with (
+        caplog.at_level(logging.ERROR, logger="middleware.errors"),
+        pytest.raises(RuntimeError, match="boom"),
+    ):
+        app.test_client().get("/fail")
+    (record,) = _reported(caplog)
+    assert record.__dict__["outcome"] == REFUSED
+
+
+def test_an_error_page_that_cannot_be_built_is_reported_once_as_such(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Broken(ErrorCatcher):
+        def error_response(self, exc: Exception, environ: WSGIEnvironment) -> Any:
+            raise MemoryError("no page")
+
+    with caplog.at_level(logging.ERROR, logger="middleware.errors"):
+        served = run(Broken()(boom))
+    assert isinstance(served.error, RuntimeError)  # the app's error goes on
+    records = [r for r in _reported(caplog) if "raised RuntimeError" in r.getMessage()]
+    (record,) = records
+    assert record.__dict__["outcome"] == NOT_ANSWERED
+
+
+def test_two_catchers_answer_and_report_an_error_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Two catchers: the inner one's 500 is taken by the outer proxy, so the error
+    is answered once and reported once, by the inner."""
+    with caplog.at_level(logging.ERROR, logger="middleware.errors"):
+        served = run(compose(boom, ErrorCatcher(), ErrorCatcher()))
+    assert served.status.startswith("500")
+    (record,) = _reported(caplog)
+    assert record.__dict__["outcome"] == ANSWERED

@@ -6,7 +6,8 @@
   instance per request, with a real ``__init__(middleware, environ)``, and hooks
   named apart from the protocol (:meth:`~Responder.on_request`,
   :meth:`~Responder.on_start`, :meth:`~Responder.on_error`,
-  :meth:`~Responder.recover`, :meth:`~Responder.on_close`).
+  :meth:`~Responder.recover`, :meth:`~Responder.on_recovered`,
+  :meth:`~Responder.on_close`).
 - A :class:`BodyFilter`, returned by ``on_start``, changes the body:
   ``feed(bytes) -> bytes`` for each chunk, ``finish() -> bytes`` at the end.
 - An :class:`Outcome` is the one record of what went out, given to ``on_close``.

@@ -15,7 +15,8 @@ from ..wsgi import (
     body_forbidden,
     remove_header,
 )
-from .close import Close, file_size, log, not_bytes
+from .close import Close, file_size, log
+from .misuse import not_bytes
 from .responder import BodyFilter
 
 
@@ -74,7 +75,7 @@ class Body(Close):
         except GeneratorExit:
             raise  # abandoned, not failed: nothing to report
         except BaseException as exc:  # anything: recorded for the hooks, re-raised
-            self._record(exc)
+            self._record(exc, self._offers(exc))
             body = self._replace(exc) if self._responder.sees_error else None
             if body is None:
                 if self._held:

@@ -23,37 +23,13 @@ from ..wsgi import (
     get_header,
     send_answer,
 )
+from .misuse import NO_FILTERS, TWICE, not_iterable
 from .responder import SERVER_ERROR, BodyFilter, Outcome, Responder
 
 # The logger keeps the name it had when the core was one module: logger names are
 # configuration users wrote (docs/writing.rst).
 log = logging.getLogger("middleware.core")
 _tuple_new = tuple.__new__
-
-TWICE = (
-    "start_response() was called a second time without exc_info; PEP 3333 allows "
-    "a second call only to replace the headers after an error, with "
-    "exc_info=sys.exc_info()"
-)
-NO_FILTERS = (
-    "{}.on_start() returned a body filter; set filters = True on the responder "
-    "class so its layer can filter bodies"
-)
-
-
-def not_iterable(result: object) -> TypeError:
-    return TypeError(
-        f"PEP 3333: an application must return an iterable of bytestrings, got "
-        f"{type(result).__name__} ({result!r:.80})"
-    )
-
-
-def not_bytes(data: object) -> TypeError:
-    return TypeError(
-        f"PEP 3333: a response body is made of bytestrings (bytes), got "
-        f"{type(data).__name__} ({data!r:.80}); encode text before yielding or "
-        "writing it"
-    )
 
 
 def file_size(result: object, headers: Headers | None) -> int | None:
@@ -308,16 +284,19 @@ class Close:
 
     # -- errors and the end ------------------------------------------------------------
 
-    def _record(self, exc: BaseException) -> None:
+    def _record(self, exc: BaseException, offered: bool = False) -> None:
         """Keep the first error for the outcome and tell on_error, once per
-        exception (one raised in a hook passes through the app and back here)."""
+        exception (one raised in a hook passes through the app and back here);
+        *offered*: recover will be asked about it next."""
         if exc is self.error:
             return
         if self.error is None:
             self.error = exc
-        if self._responder.sees_error:
+        responder = self._responder
+        if responder.sees_error:
+            responder.recovering = offered
             try:
-                self._responder.on_error(exc)
+                responder.on_error(exc)
             except Exception:
                 log.exception("%s.on_error() raised", type(self._responder).__name__)
 
@@ -341,15 +320,20 @@ class Close:
     def _caught(self, exc: BaseException) -> bytes | None:
         """An error before the app returned: record it, and ask ``recover`` for a
         replacement; its body, or None to re-raise. Called inside the ``except``."""
-        self._record(exc)
+        self._record(exc, self._offers(exc))
         if not self._responder.sees_error:
             return None
         return self._replace(exc)
 
+    def _offers(self, exc: BaseException) -> bool:
+        """Whether recover may still answer *exc*: nothing of the body went out,
+        and it is an ``Exception``."""
+        return not self.headers_sent and isinstance(exc, Exception)
+
     def _replace(self, exc: BaseException) -> bytes | None:
         """Ask ``recover`` for a replacement response; if one comes, give the server
         its status and headers with exc_info, and return its body."""
-        if self.headers_sent or not isinstance(exc, Exception):
+        if self.headers_sent or not isinstance(exc, Exception):  # as _offers
             return None
         responder = self._responder
         try:
@@ -362,12 +346,23 @@ class Close:
         status, headers, body = replacement
         # Called from the except clause that caught *exc*, so sys.exc_info() is it.
         # Raises the original error if the server refuses (its headers are out).
-        self._server_start(status, headers, sys.exc_info())
+        try:
+            self._server_start(status, headers, sys.exc_info())
+        except BaseException as refused:
+            self._tell_recovered(exc, refused)
+            raise
+        self._tell_recovered(exc, None)
         self.status, self.headers = status, headers
         self._replaced_body()
         if body_forbidden(responder.environ.get("REQUEST_METHOD"), status):
             return b""
         return body
+
+    def _tell_recovered(self, exc: Exception, refused: BaseException | None) -> None:
+        try:
+            self._responder.on_recovered(exc, refused)
+        except Exception:
+            log.exception("%s.on_recovered() raised", type(self._responder).__name__)
 
     def _replaced_body(self) -> None:
         """A recovered response's body goes out as it is."""

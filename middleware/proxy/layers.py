@@ -17,7 +17,8 @@ from ..wsgi import (
     send_answer,
 )
 from .body import Body, Filter
-from .close import NO_FILTERS, TWICE, Close
+from .close import Close
+from .misuse import NO_FILTERS, TWICE
 from .responder import Responder
 
 # -- choosing a proxy, once per layer --------------------------------------------------

@@ -88,6 +88,7 @@ class Responder(Generic[M]):
       replace the status (:meth:`replace_status`), and return a :class:`BodyFilter`;
     - :meth:`on_error` when the app, a hook, the iteration or ``close()`` raised;
     - :meth:`recover` when an error came before any byte went out: a replacement;
+    - :meth:`on_recovered` once the server took (or refused) that replacement;
     - :meth:`on_close` once, with the :class:`Outcome`, when the response is over.
 
     Hook names never collide with the proxy's own ``close``, ``write`` or iteration:
@@ -117,6 +118,11 @@ class Responder(Generic[M]):
     replaced_status: str | None = None
     #: Set by :meth:`release`: this response's body is not watched.
     released: bool = False
+    #: Set by the proxy before each :meth:`on_error`: True when :meth:`recover` will
+    #: be asked about this error next (nothing of the body went out, and it is an
+    #: ``Exception``), so a layer that reports errors can wait for
+    #: :meth:`on_recovered` to say whether its replacement went out.
+    recovering: bool = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -125,6 +131,7 @@ class Responder(Generic[M]):
         cls.sees_error = (
             cls.on_error is not Responder.on_error
             or cls.recover is not Responder.recover
+            or cls.on_recovered is not Responder.on_recovered
         )
         cls.sees_close = cls.on_close is not Responder.on_close
 
@@ -188,6 +195,13 @@ class Responder(Generic[M]):
         and ``SystemExit`` are never offered.
         """
         return None
+
+    def on_recovered(self, exc: Exception, refused: BaseException | None) -> None:
+        """Called after the server's ``start_response`` was given what
+        :meth:`recover` returned for *exc*: *refused* is None when it took it, or
+        what it raised when it refused (a server or test client that re-raises any
+        ``exc_info``); that then propagates, and the replacement never went out. If
+        this raises, that is logged."""
 
     def on_close(self, outcome: Outcome) -> None:
         """Called once when the response is over, after the app's iterable was
