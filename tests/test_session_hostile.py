@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import random
 import time
 from collections.abc import Iterator
@@ -440,3 +441,161 @@ def test_a_failed_save_at_the_end_keeps_the_old_record(redis_url: str) -> None:
         client.config_set("maxmemory-policy", policy)
     assert isinstance(failed.error, StoreError)  # raised to the server from close()
     assert ask(session(reader), cookie)[1]["user"] == "ann"  # the old record stayed
+
+
+# -- SQLite faults: a database that cannot be written, removed, replaced ---------------
+
+# Root writes any file whatever its mode, so the child that must be refused runs
+# without the two capabilities that let it (setpriv, from util-linux); anyone else
+# is bound by the modes already.
+UNPRIVILEGED = (
+    [
+        "setpriv",
+        "--inh-caps=-dac_override,-dac_read_search",
+        "--bounding-set=-dac_override,-dac_read_search",
+    ]
+    if os.geteuid() == 0
+    else []
+)
+OPEN_STORE = """
+import sys
+from middleware.session import SQLiteStore
+try:
+    SQLiteStore(sys.argv[1])
+except Exception as exc:
+    print(type(exc).__name__, exc)
+else:
+    print("opened")
+"""
+
+
+def _read_only_file(folder: Path) -> None:
+    SQLiteStore(folder / "s.db")
+    (folder / "s.db").chmod(0o444)
+
+
+def _read_only_folder(folder: Path) -> None:
+    folder.chmod(0o555)
+
+
+def _read_only_folder_with_a_database(folder: Path) -> None:
+    _plain_database(folder / "s.db")  # writable, but its -wal cannot be made
+    folder.chmod(0o555)
+
+
+def _plain_database(path: Path) -> None:
+    """A database with the store's table, made and closed (nothing left in a WAL)."""
+    import sqlite3
+
+    connection = sqlite3.connect(path)
+    with connection:
+        connection.execute(
+            "CREATE TABLE sessions (id TEXT PRIMARY KEY, value TEXT NOT NULL, "
+            "expires REAL NOT NULL)"
+        )
+    connection.close()
+    assert [file.name for file in path.parent.iterdir()] == [path.name]
+
+
+# (name, how the folder is made unwritable, what SQLite says)
+UNWRITABLE = [
+    ("the database file is read-only", _read_only_file, "readonly database"),
+    ("the folder is read-only, no database yet", _read_only_folder, "unable to open"),
+    (
+        "the folder is read-only, the database writable",
+        _read_only_folder_with_a_database,
+        "readonly database",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("make", "says"),
+    [row[1:] for row in UNWRITABLE],
+    ids=[row[0] for row in UNWRITABLE],
+)
+def test_a_database_that_cannot_be_written_is_refused_when_the_store_opens(
+    tmp_path: Path, make: Any, says: str
+) -> None:
+    """Before, it opened and every login failed later, at the end of its response
+    (a cookie for a session that was never saved). Now the store's first write is
+    at construction: the error names the store and what SQLite said."""
+    import subprocess
+    import sys
+
+    folder = tmp_path / "db"
+    folder.mkdir()
+    make(folder)
+    try:
+        done = subprocess.run(
+            [*UNPRIVILEGED, sys.executable, "-c", OPEN_STORE, str(folder / "s.db")],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        folder.chmod(0o755)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("StoreError SQLiteStore("), done.stdout
+    assert "failed to open and write its database" in done.stdout
+    assert says in done.stdout, done.stdout
+
+
+def test_a_writable_database_opens_in_the_same_child(tmp_path: Path) -> None:
+    """The control for the table above: the unprivileged child opens a database it
+    may write."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [*UNPRIVILEGED, sys.executable, "-c", OPEN_STORE, str(tmp_path / "s.db")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.stdout.strip() == "opened", (done.stdout, done.stderr)
+
+
+def _remove(path: Path) -> None:
+    for file in path.parent.glob(path.name + "*"):  # s.db, s.db-wal, s.db-shm
+        file.unlink()
+
+
+def _replace(path: Path) -> None:
+    fresh = path.parent / "fresh" / path.name  # as a restore from a backup would
+    fresh.parent.mkdir()
+    _plain_database(fresh)
+    _remove(path)
+    os.replace(fresh, path)
+
+
+@pytest.mark.parametrize("change", [_remove, _replace], ids=["removed", "replaced"])
+def test_a_database_removed_or_replaced_under_a_running_store_gives_fresh_sessions(
+    tmp_path: Path, change: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before: a thread that had a connection went on writing to the deleted file
+    (logins that no other thread or process could see), and every other thread
+    failed with "no such table" (a 500 on every request). Now each thread opens
+    the file again, within a second: a fresh session for the old cookie, a warning
+    in the log, and new logins land where other processes read."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = tmp_path / "s.db"
+    store = SQLiteStore(path)
+    session = Session(SECRET, store=store)
+    other = ThreadPoolExecutor(max_workers=1)  # a second worker thread
+    try:
+        cookie = logged_in(session)
+        assert other.submit(ask, session(reader), cookie).result()[1]["user"] == "ann"
+        change(path)
+        time.sleep(1.1)  # each thread looks at the file once a second
+        for worker in (ask, lambda *args: other.submit(ask, *args).result()):
+            status, body, _ = worker(session(reader), cookie)
+            assert (status, body) == ("200 OK", {"user": None, "new": True})
+        again = other.submit(logged_in, session).result()
+        assert ask(session(reader), again)[1]["user"] == "ann"
+    finally:
+        other.shutdown()
+    elsewhere = Session(SECRET, store=SQLiteStore(path))  # its own connection
+    assert ask(elsewhere(reader), again)[1]["user"] == "ann"
+    assert "removed or replaced; opened it again" in caplog.text

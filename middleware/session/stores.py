@@ -15,6 +15,7 @@ Any store failure is a :class:`~middleware.session.StoreError` naming the store.
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
     import redis
 
 __all__ = ["MemoryStore", "RedisStore", "SQLiteStore", "Store"]
+
+log = logging.getLogger("middleware.session")
 
 
 @runtime_checkable
@@ -90,7 +93,10 @@ class SQLiteStore:
     grow without bound and no cron job is needed.
 
     :param path: the database file; its directory must exist. The table is created
-        if missing.
+        if missing. A file this process cannot write is refused here (a
+        :class:`~middleware.session.StoreError` naming it), not at the first login.
+        A file removed or replaced while running is opened again within a second
+        (its sessions are gone: fresh sessions, no errors) and a warning logged.
     :param table: the table name (letters, digits and ``_``).
     :param timeout: seconds a writer waits for the lock before failing.
     """
@@ -126,35 +132,54 @@ class SQLiteStore:
         )
         self._sql_delete = f"DELETE FROM {table} WHERE id = ?"
         self._sql_purge = f"DELETE FROM {table} WHERE expires <= ?"
-        with self._failures("open"):
-            connection = self._connection()
-            connection.execute(
-                f"CREATE TABLE IF NOT EXISTS {table} "
-                "(id TEXT PRIMARY KEY, value TEXT NOT NULL, expires REAL NOT NULL)"
-            )
-            connection.execute(
-                f"CREATE INDEX IF NOT EXISTS {table}_expires ON {table} (expires)"
-            )
+        # A write at once (the purge of expired rows), so that a database this
+        # process cannot write fails here, not at the first login.
+        with self._failures("open and write its database"):
+            self._connection().execute(self._sql_purge, (time.time(),))
+            self._next_purge = time.time() + purge_interval
 
     def _connection(self) -> sqlite3.Connection:
+        """This thread's connection, opened again when the process forked (a
+        connection must not cross a fork) or when the file was removed or replaced
+        (a connection to a deleted file writes where no one will read): noticed
+        within a second."""
         local = self._local
         connection: sqlite3.Connection | None = getattr(local, "connection", None)
-        if connection is None or local.pid != os.getpid():
-            # A connection must not cross a fork: the child opens its own.
-            connection = sqlite3.connect(
-                self.path, timeout=self.timeout, isolation_level=None
+        now = time.monotonic()
+        if connection is not None and local.pid == os.getpid():
+            if now < local.look:  # the file is looked at once a second (a stat
+                return connection  # each time cost a third of a load)
+            local.look = now + 1.0
+            file = _identity(self.path)
+            if local.file == file:
+                return connection
+            log.warning(
+                "%r: the database file was removed or replaced; opened it again "
+                "(sessions kept in the old file are gone)",
+                self,
             )
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
-            local.connection = connection
-            local.pid = os.getpid()
+            connection.close()
+        connection = sqlite3.connect(
+            self.path, timeout=self.timeout, isolation_level=None
+        )
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        connection.execute(
+            f"CREATE TABLE IF NOT EXISTS {self.table} "
+            "(id TEXT PRIMARY KEY, value TEXT NOT NULL, expires REAL NOT NULL)"
+        )
+        connection.execute(
+            f"CREATE INDEX IF NOT EXISTS {self.table}_expires ON {self.table} (expires)"
+        )
+        local.connection, local.pid = connection, os.getpid()
+        local.file, local.look = _identity(self.path), now + 1.0
         return connection
 
     def _failures(self, action: str) -> _Reraise:
         return _Reraise(self, action, sqlite3.Error)
 
     def load(self, key: str) -> str | None:
-        with self._failures("load"):
+        with self._failures("load a session"):
             row = (
                 self._connection()
                 .execute(self._sql_load, (key, time.time()))
@@ -164,7 +189,7 @@ class SQLiteStore:
 
     def save(self, key: str, value: str, ttl: int) -> None:
         now = time.time()
-        with self._failures("save"):
+        with self._failures("save a session"):
             connection = self._connection()
             connection.execute(self._sql_save, (key, value, now + ttl))
             if now >= self._next_purge:
@@ -172,7 +197,7 @@ class SQLiteStore:
                 connection.execute(self._sql_purge, (now,))
 
     def delete(self, key: str) -> None:
-        with self._failures("delete"):
+        with self._failures("delete a session"):
             self._connection().execute(self._sql_delete, (key,))
 
     def __repr__(self) -> str:
@@ -238,22 +263,31 @@ class RedisStore:
         return _Reraise(self, action, self._errors, self._own_timeout)
 
     def load(self, key: str) -> str | None:
-        with self._failures("load"):
+        with self._failures("load a session"):
             value = self.client.get(self.prefix + key)
         if value is None:
             return None
         return value.decode("ascii") if isinstance(value, bytes) else str(value)
 
     def save(self, key: str, value: str, ttl: int) -> None:
-        with self._failures("save"):
+        with self._failures("save a session"):
             self.client.set(self.prefix + key, value, ex=max(int(ttl), 1))
 
     def delete(self, key: str) -> None:
-        with self._failures("delete"):
+        with self._failures("delete a session"):
             self.client.delete(self.prefix + key)
 
     def __repr__(self) -> str:
         return f"RedisStore({self._name!r})"
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """The file at *path* (device, inode), or None when there is none."""
+    try:
+        status = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return status.st_dev, status.st_ino
 
 
 def _without_password(url: str) -> str:
@@ -287,6 +321,6 @@ class _Reraise:
             if self.timeout is not None and "Timeout" in type(exc).__name__:
                 waited = f" (no answer within its timeout of {self.timeout} s)"
             raise StoreError(
-                f"{self.store!r} failed to {self.action} a session{waited}: "
+                f"{self.store!r} failed to {self.action}{waited}: "
                 f"{type(exc).__name__}: {exc}"
             ) from exc
