@@ -599,3 +599,159 @@ def test_a_database_removed_or_replaced_under_a_running_store_gives_fresh_sessio
     elsewhere = Session(SECRET, store=SQLiteStore(path))  # its own connection
     assert ask(elsewhere(reader), again)[1]["user"] == "ann"
     assert "removed or replaced; opened it again" in caplog.text
+
+
+# -- threads and processes writing one session ---------------------------------------
+
+# The rule kept (docs/sessions.rst, "Concurrent requests"): with a store, of two
+# responses that change one session, the one that completes last wins, whole: the
+# session it decided when it started, never a mix of the two.
+
+
+def writer(
+    changes: dict[str, Any], hold: Any = None, ready: Any = None
+) -> WSGIApplication:
+    """An app that makes *changes* to the session, starts its response, sets
+    *ready*, and finishes its body only when *hold* is set (threading.Events)."""
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Any:
+        session = get_session(environ)
+        session.update(changes)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+
+        def body() -> Iterator[bytes]:
+            if ready is not None:
+                ready.set()
+            if hold is not None:
+                assert hold.wait(30)
+            yield b"done"
+
+        return body()
+
+    return app
+
+
+def everything(session: Session, cookie: str) -> dict[str, Any]:
+    """The session's whole content, as the next request sees it."""
+    seen: dict[str, Any] = {}
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+        seen.update(get_session(environ))
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b""]
+
+    environ = make_environ()
+    environ["HTTP_COOKIE"] = cookie
+    assert run(session(app), environ).error is None
+    return seen
+
+
+@pytest.mark.parametrize("winner", ["A", "B"])
+def test_of_two_writers_the_one_that_completes_last_wins_whole(
+    a_store: Any, winner: str
+) -> None:
+    """Both requests have read the session and made their changes before either
+    completes; then the other one is let finish first."""
+    import threading
+
+    session = Session(SECRET, store=a_store)
+    cookie = logged_in(session)
+    changes: dict[str, dict[str, Any]] = {
+        "A": {"cart": ["apple"], "by": "A"},
+        "B": {"theme": "dark", "by": "B"},
+    }
+    holds = {name: threading.Event() for name in changes}
+    ready = {name: threading.Event() for name in changes}
+    errors: dict[str, BaseException | None] = {}
+
+    def request(name: str) -> None:
+        environ = make_environ()
+        environ["HTTP_COOKIE"] = cookie
+        app = session(writer(changes[name], holds[name], ready[name]))
+        errors[name] = run(app, environ).error
+
+    threads = {name: threading.Thread(target=request, args=(name,)) for name in changes}
+    for thread in threads.values():
+        thread.start()
+    assert all(event.wait(30) for event in ready.values())
+    loser = "B" if winner == "A" else "A"
+    for name in (loser, winner):
+        holds[name].set()
+        threads[name].join(30)
+    assert errors == {"A": None, "B": None}
+    assert everything(session, cookie) == {"user": "ann", **changes[winner]}
+
+
+def _write_many(session: Session, cookie: str, writer_id: int, count: int) -> list[str]:
+    """*count* requests by one writer, each a consistent record; the errors."""
+    problems = []
+    for n in range(count):
+        environ = make_environ()
+        environ["HTTP_COOKIE"] = cookie
+        record = {"writer": writer_id, "n": n, "check": writer_id * 1000 + n}
+        served = run(session(writer(record)), environ)
+        if served.error is not None or served.status != "200 OK":
+            problems.append(f"{served.status} {served.error!r}")
+    return problems
+
+
+def _consistent(seen: dict[str, Any], writers: int, count: int) -> None:
+    assert seen["user"] == "ann"
+    assert 0 <= seen["writer"] < writers and 0 <= seen["n"] < count
+    assert seen["check"] == seen["writer"] * 1000 + seen["n"], seen
+
+
+def test_sixteen_threads_writing_one_session_leave_one_whole_record(
+    a_store: Any,
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    session = Session(SECRET, store=a_store)
+    cookie = logged_in(session)
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        futures = [pool.submit(_write_many, session, cookie, i, 25) for i in range(16)]
+        results = [future.result() for future in futures]
+    assert [problem for result in results for problem in result] == []
+    _consistent(everything(session, cookie), 16, 25)
+
+
+def _child_writes(store_kind: str, where: str, cookie: str, writer_id: int) -> None:
+    """A worker process: its own store object, as a forked gunicorn worker has."""
+    store: Any
+    if store_kind == "sqlite":
+        store = SQLiteStore(where)
+    else:
+        store = RedisStore(where.split("|")[0], prefix=where.split("|")[1])
+    problems = _write_many(Session(SECRET, store=store), cookie, writer_id, 25)
+    if problems:
+        raise SystemExit(f"writer {writer_id}: {problems[:3]}")
+
+
+@pytest.mark.parametrize("store_kind", ["sqlite", "redis"])
+def test_four_processes_writing_one_session_leave_one_whole_record(
+    store_kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    import multiprocessing
+
+    store: Any
+    if store_kind == "sqlite":
+        where = str(tmp_path / "s.db")
+        store = SQLiteStore(where)
+    else:
+        prefix = f"procs:{random.getrandbits(64):x}:"
+        url = request.getfixturevalue("redis_url")
+        where = f"{url}|{prefix}"
+        store = closing(RedisStore(url, prefix=prefix))
+    session = Session(SECRET, store=store)
+    cookie = logged_in(session)
+    context = multiprocessing.get_context("spawn")  # no state shared by a fork
+    children = [
+        context.Process(target=_child_writes, args=(store_kind, where, cookie, i))
+        for i in range(4)
+    ]
+    for child in children:
+        child.start()
+    for child in children:
+        child.join(60)
+    assert [child.exitcode for child in children] == [0, 0, 0, 0]
+    _consistent(everything(session, cookie), 4, 25)
