@@ -131,6 +131,53 @@ def test_a_success_takes_its_count_back() -> None:
     assert status(app, basic("alice", "wonderland")) == "429"
 
 
+def test_a_burst_from_thousands_of_addresses_keeps_the_table_bounded() -> None:
+    """Eight threads, 12,000 wrong passwords from as many addresses against a
+    table of 1,000 keys, and an honest client among them: the table never holds
+    more than its bound (read unlocked, it may be seen one over, between an insert
+    and its eviction), each guess gets its 401, and the honest client every 200."""
+    layer = BasicAuth(users={"alice": SHA1_ALICE}, max_failures=3)
+    layer._failures.limit = 1_000  # the default is 100,000; the rule is the same
+    app = layer(whoami)
+    start = threading.Barrier(9)
+    done = threading.Event()
+    answers: list[list[str]] = []
+    sizes: list[int] = []
+
+    def guesser(thread: int) -> None:
+        mine: list[str] = []
+        start.wait()
+        for n in range(1_500):
+            address = f"10.{thread}.{n // 250}.{n % 250}"
+            mine.append(status(app, basic("alice", "wrong"), address=address))
+            if n % 50 == 0:
+                mine.append(
+                    "honest " + status(app, basic("alice", "wonderland"), "192.0.2.7")
+                )
+        answers.append(mine)
+
+    def watcher() -> None:
+        start.wait()
+        while not done.is_set():
+            sizes.append(len(layer._failures.counts))
+            time.sleep(0.001)
+
+    threads = [threading.Thread(target=guesser, args=(n,)) for n in range(8)]
+    threads.append(threading.Thread(target=watcher))
+    for thread in threads:
+        thread.start()
+    for thread in threads[:-1]:
+        thread.join(120)
+    done.set()
+    threads[-1].join(10)
+    every = [answer for mine in answers for answer in mine]
+    assert every.count("401") == 12_000
+    assert every.count("honest 200") == 8 * 30
+    assert len(every) == 12_000 + 8 * 30
+    assert len(layer._failures.counts) <= 1_000
+    assert sizes and max(sizes) <= 1_001, max(sizes)
+
+
 # -- 3. the cache of verified credentials under threads -------------------------------
 
 
