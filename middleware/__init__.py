@@ -11,6 +11,7 @@ from .compose import compose, describe
 from .compress import Compress, Gzip
 from .errors import ErrorCatcher
 from .proxy import BodyFilter, Layer, Middleware, Outcome, Responder
+from .proxy_headers import ProxyHeaders
 from .session import Session, get_session
 from .static import StaticFiles
 
@@ -24,6 +25,7 @@ __all__ = [
     "Layer",
     "Middleware",
     "Outcome",
+    "ProxyHeaders",
     "Responder",
     "Session",
     "StaticFiles",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import re
-from wsgiref.types import WSGIEnvironment
 
 from webob.acceptparse import AcceptValidHeader, create_accept_header
 
@@ -20,7 +19,6 @@ __all__ = [
     "MEMO_KEY_LIMIT",
     "TOKEN",
     "accepted_encodings",
-    "client_address",
     "escape",
     "prefers_json",
 ]
@@ -110,23 +108,6 @@ def _accepted(header: str | None, available: tuple[str, ...]) -> tuple[str, ...]
 
 
 _remembered = functools.lru_cache(maxsize=512)(_accepted)
-
-
-def client_address(environ: WSGIEnvironment, trusted_proxies: int = 0) -> str:
-    """The client's address: ``REMOTE_ADDR``, or with *trusted_proxies* = N (the
-    number of proxies in front of the app that append to ``X-Forwarded-For``) the
-    N-th address from the right of that header, when it has that many (Werkzeug
-    ProxyFix's rule: what the client wrote itself, further left, is never taken).
-    An empty string when neither tells."""
-    if trusted_proxies:
-        forwarded = environ.get("HTTP_X_FORWARDED_FOR")
-        if forwarded:
-            hops = forwarded.split(",")
-            if len(hops) >= trusted_proxies:
-                address: str = hops[-trusted_proxies].strip()
-                return address
-    remote: str = environ.get("REMOTE_ADDR") or ""
-    return remote
 
 
 def prefers_json(accept: str | None) -> bool:

@@ -42,6 +42,7 @@ from .compress import Compress, Gzip
 from .errors import ErrorCatcher
 from .options import Count, Option, PathOption
 from .proxy import Middleware
+from .proxy_headers import ProxyHeaders
 from .session import MemoryStore, RedisStore, Session, SQLiteStore, Store
 from .static import StaticFiles
 
@@ -52,6 +53,7 @@ __all__ = [
     "compress",
     "errors",
     "gzip",
+    "proxy_headers",
     "session",
     "static",
 ]
@@ -197,6 +199,7 @@ FACTORIES: dict[str, tuple[type[Middleware], dict[str, Converter]]] = {
         ),
     ),
     "errors": (ErrorCatcher, _options(ErrorCatcher)),
+    "proxy_headers": (ProxyHeaders, _options(ProxyHeaders)),
 }
 
 # Options read under another name than the constructor's.
@@ -304,3 +307,4 @@ basic_auth = _factory("basic_auth")
 access_log = _factory("access_log")
 static = _factory("static")
 errors = _factory("errors")
+proxy_headers = _factory("proxy_headers")

@@ -25,6 +25,7 @@ from middleware import (
     Compress,
     ErrorCatcher,
     Gzip,
+    ProxyHeaders,
     Session,
     StaticFiles,
 )
@@ -77,6 +78,10 @@ def test_every_factory_by_entry_point(tmp_path: Path) -> None:
     app = load(
         tmp_path,
         f"""
+        [filter:proxy_headers]
+        use = egg:wsgi-middleware-toolkit#proxy_headers
+        hops = 2
+        trusted_from = 127.0.0.1 10.0.0.0/8
         [filter:access_log]
         use = egg:wsgi-middleware-toolkit#access_log
         [filter:errors]
@@ -98,6 +103,7 @@ def test_every_factory_by_entry_point(tmp_path: Path) -> None:
     )
     kinds = [type(m) for m in layers(app)]
     assert kinds == [
+        ProxyHeaders,
         AccessLog,
         ErrorCatcher,
         Compress,
@@ -106,7 +112,10 @@ def test_every_factory_by_entry_point(tmp_path: Path) -> None:
         Session,
         StaticFiles,
     ]
+    proxy = next(layers(app))
+    assert (proxy.hops, proxy.trusted_from) == (2, ("127.0.0.1", "10.0.0.0/8"))
     assert set(FACTORIES) == {
+        "proxy_headers",
         "access_log",
         "errors",
         "compress",

@@ -14,7 +14,6 @@ import pytest
 
 from middleware import BodyFilter, Layer, Middleware, Outcome, Responder
 from middleware import testing as conformance
-from middleware.http import client_address
 from middleware.proxy import plan
 from middleware.testing import AppError, Probe, make_environ, run
 from middleware.testing.apps import CountingFile, CountingIterable, text_headers
@@ -996,22 +995,6 @@ def test_on_request_may_answer_without_the_app(kind: str, method: str) -> None:
 def test_on_request_answer_hands_the_file_wrapper_on() -> None:
     outcome = conformance.run(Gate()(lambda e, s: []), conformance.make_environ())
     assert isinstance(outcome.result, FileWrapper)
-
-
-CLIENTS = [
-    ({"REMOTE_ADDR": "10.0.0.1"}, 0, "10.0.0.1"),
-    ({}, 0, ""),
-    ({"REMOTE_ADDR": "10.0.0.1", "HTTP_X_FORWARDED_FOR": "1.1.1.1"}, 0, "10.0.0.1"),
-    ({"REMOTE_ADDR": "10.0.0.1", "HTTP_X_FORWARDED_FOR": "1.1.1.1"}, 1, "1.1.1.1"),
-    ({"REMOTE_ADDR": "p", "HTTP_X_FORWARDED_FOR": "x, 1.1.1.1, 2.2.2.2"}, 2, "1.1.1.1"),
-    ({"REMOTE_ADDR": "p", "HTTP_X_FORWARDED_FOR": "1.1.1.1"}, 2, "p"),  # too few hops
-    ({"REMOTE_ADDR": "p", "HTTP_X_FORWARDED_FOR": " 1.1.1.1 "}, 1, "1.1.1.1"),
-]  # fmt: skip
-
-
-@pytest.mark.parametrize(("environ", "proxies", "expected"), CLIENTS)
-def test_client_address(environ: dict[str, str], proxies: int, expected: str) -> None:
-    assert client_address(environ, proxies) == expected
 
 
 class _Retired(Middleware):

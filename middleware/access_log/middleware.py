@@ -10,8 +10,7 @@ import logging
 import time
 from typing import Any, ClassVar
 
-from ..http import client_address
-from ..options import REFUSED, Count, Flag, Option, Text
+from ..options import REFUSED, Flag, Option, Text
 from ..proxy import Middleware, Outcome, Responder
 from ..wsgi import REQUEST_ID_KEY, Headers, WSGIEnvironment, get_header
 from .formats import FORMATS, UNSAFE, Clock, compile_format, environ_key, escape, uri
@@ -168,9 +167,6 @@ class AccessLog(Middleware):
         type of the exception that ended the response). No ``%`` anywhere, so ini
         files need no ``%%``.
     :param level: the level of the lines (an int or a name such as ``"INFO"``).
-    :param trusted_proxies: how many proxies in front of the app append to
-        ``X-Forwarded-For``; the client is the N-th address from the right (as
-        Werkzeug's ProxyFix). 0, the default, trusts nothing: ``REMOTE_ADDR``.
     :param request_id_header: the response header echoing the request id, and the
         request header read when ``trust_request_id`` is on.
     :param trust_request_id: take the inbound request id (1-128 characters of
@@ -189,7 +185,6 @@ class AccessLog(Middleware):
         "logger": LoggerOption(),
         "format": Text(),
         "level": LevelOption(),
-        "trusted_proxies": Count(),
         "request_id_header": Text(r"[A-Za-z0-9-]+", expects="a header name"),
         "trust_request_id": Flag(),
         "utc": Flag(),
@@ -200,7 +195,6 @@ class AccessLog(Middleware):
         logger: str | logging.Logger = "middleware.access",
         format: str = "combined",
         level: int | str = logging.INFO,
-        trusted_proxies: int = 0,
         request_id_header: str = "X-Request-ID",
         trust_request_id: bool = False,
         utc: bool = False,
@@ -213,9 +207,6 @@ class AccessLog(Middleware):
         )
         self._apache = format in FORMATS
         self.level: int = options["level"].check("level", level)
-        self.trusted_proxies: int = options["trusted_proxies"].check(
-            "trusted_proxies", trusted_proxies
-        )
         self.request_id_header: str = options["request_id_header"].check(
             "request_id_header", request_id_header
         )
@@ -227,9 +218,10 @@ class AccessLog(Middleware):
         self._clock = Clock(utc)
 
     def client_address(self, environ: WSGIEnvironment) -> str:
-        """The client as logged: the :func:`~middleware.http.client_address`
-        with this log's ``trusted_proxies``, or ``-``."""
-        return client_address(environ, self.trusted_proxies) or "-"
+        """The client as logged: ``REMOTE_ADDR`` (behind proxies, as
+        :class:`~middleware.ProxyHeaders` set it), or ``-``."""
+        address: str = environ.get("REMOTE_ADDR") or "-"
+        return address
 
     def emit(self, request: _Logging) -> None:
         """Write the line of a finished request (if the logger is enabled).

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..http import client_address, escape, prefers_json
+from ..http import escape, prefers_json
 from ..options import Count, Dotted, Flag, Names, Option, PathOption, Seconds, Text
 from ..proxy import Middleware
 from ..wsgi import Answer, WSGIEnvironment, status_pages
@@ -63,8 +63,6 @@ class BasicAuth(Middleware):
         them, such a request gets 429 with Retry-After and no hash is checked.
         None turns throttling off.
     :param failure_window: seconds a failure counts for.
-    :param trusted_proxies: proxies in front of the app that append to
-        X-Forwarded-For, for the client address (as in AccessLog).
     :param allow_plaintext: accept plain-text passwords in *users* or the file.
     :param lock_users: also count attempts per user name, from any address, and
         refuse that user's unverified attempts past *max_failures*: it slows a
@@ -84,7 +82,6 @@ class BasicAuth(Middleware):
         "cache_size": Count(),
         "max_failures": Count(minimum=1, none=True),
         "failure_window": Seconds(whole=False),
-        "trusted_proxies": Count(),
         "allow_plaintext": Flag(),
         "lock_users": Flag(),
     }
@@ -100,7 +97,6 @@ class BasicAuth(Middleware):
         cache_size: int = 10_000,
         max_failures: int | None = 10,
         failure_window: float = 300,
-        trusted_proxies: int = 0,
         allow_plaintext: bool = False,
         lock_users: bool = False,
     ) -> None:
@@ -160,9 +156,6 @@ class BasicAuth(Middleware):
         )
         self.failure_window: float = options["failure_window"].check(
             "failure_window", failure_window
-        )
-        self.trusted_proxies: int = options["trusted_proxies"].check(
-            "trusted_proxies", trusted_proxies
         )
         self.lock_users: bool = options["lock_users"].check("lock_users", lock_users)
         if any(
@@ -256,7 +249,7 @@ class BasicAuth(Middleware):
         log.info(
             'failed Basic login for user "%s" from %s',
             escape(user),
-            escape(client_address(environ, self.trusted_proxies) or "-"),
+            escape(environ.get("REMOTE_ADDR") or "-"),
         )
         return self._refuse(environ)
 
@@ -273,7 +266,7 @@ class BasicAuth(Middleware):
         return self._failures.retry_after(address, now, self.max_failures) > 0
 
     def _address_key(self, environ: WSGIEnvironment) -> str:
-        return throttle_key("a", client_address(environ, self.trusted_proxies))
+        return throttle_key("a", environ.get("REMOTE_ADDR") or "")
 
     def _decoy(self, users: dict[str, str]) -> str:
         """The costliest hash of *users*, to check unknown users against (so a

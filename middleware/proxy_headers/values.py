@@ -1,0 +1,171 @@
+"""Reading the values proxies write: the entry a trusted proxy added to a list
+header, and each kind of value (an address, a scheme, a host, a port, a path
+prefix) checked before it may replace what the server saw.
+
+Every function returns None for what it cannot take, whatever the client sent:
+the caller then changes nothing. Nothing here raises on input.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from urllib.parse import unquote
+
+__all__ = [
+    "HEADER_LIMIT",
+    "address",
+    "entry",
+    "forwarded_elements",
+    "host",
+    "node",
+    "port",
+    "prefix",
+    "scheme",
+]
+
+#: Header values longer than this (characters) are not read: a proxy chain writes
+#: far less, and a longer one is a client's doing.
+HEADER_LIMIT = 4096
+
+_IPV4 = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
+_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+_HOST = re.compile(
+    rf"(?P<name>{_LABEL}(?:\.{_LABEL})*\.?|\[(?P<ipv6>[0-9A-Fa-f:.]+)\])"
+    r"(?::(?P<port>\d{1,5}))?"
+)
+_NODE = re.compile(
+    r"(\d{1,3}(?:\.\d{1,3}){3}|\[[0-9A-Fa-f:.]+\])(?::(?:\d{1,5}|_[A-Za-z0-9._-]+))?"
+)
+_PATH = re.compile(r"(?:/(?:[A-Za-z0-9\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2})*)+")
+_TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_PAIR = re.compile(rf'[ \t]*({_TOKEN})=(?:({_TOKEN})|"((?:[^"\\]|\\[\t -~])*)")[ \t]*')
+_ESCAPE = re.compile(r"\\(.)")
+# Between pairs ";" (empty pairs allowed, RFC 7239's grammar), between elements ",".
+_SEPARATOR = re.compile(r"[ \t]*(?:;[ \t]*)*([;,])[ \t]*")
+
+
+def entry(value: str | None, hops: int) -> str | None:
+    """The *hops*-th comma-separated entry from the right of a list header (the one
+    the outermost trusted proxy wrote), stripped; None when the header is missing,
+    longer than :data:`HEADER_LIMIT`, has fewer entries, or that entry is empty.
+    What lies further left (the client's own writing) is never looked at."""
+    if not value or len(value) > HEADER_LIMIT:
+        return None
+    parts = value.rsplit(",", hops)  # at most hops + 1: the left-most untouched
+    if len(parts) < hops:
+        return None
+    found = parts[-hops].strip()
+    return found or None
+
+
+def address(text: str) -> str | None:
+    """An IP address as a proxy writes it (``192.0.2.1``, ``192.0.2.1:5000``,
+    ``2001:db8::1``, ``[2001:db8::1]``, ``[2001:db8::1]:5000``), without its port,
+    in its canonical spelling; None for anything else (``unknown``, a name)."""
+    if _IPV4.fullmatch(text):
+        return text if all(int(part) <= 255 for part in text.split(".")) else None
+    if text.startswith("["):
+        end = text.find("]")
+        rest = text[end + 1 :]
+        if end < 0 or (rest and not (rest[0] == ":" and rest[1:].isdigit())):
+            return None
+        return _ip(text[1:end], version=6)
+    if text.count(":") == 1:  # IPv4 with a port
+        name, _, number = text.partition(":")
+        return _ip(name, version=4) if number.isdigit() else None
+    return _ip(text)
+
+
+def _ip(text: str, version: int | None = None) -> str | None:
+    try:
+        parsed = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if version is not None and parsed.version != version:
+        return None
+    return str(parsed)
+
+
+def node(text: str) -> str | None:
+    """The address of an RFC 7239 ``for=`` node (``192.0.2.1``, ``[2001:db8::1]``,
+    each with an optional port, obfuscated ``_port`` included); None for
+    ``unknown``, an obfuscated ``_name``, a bare IPv6 address or anything else."""
+    match = _NODE.fullmatch(text)
+    return None if match is None else address(match[1])
+
+
+def scheme(text: str) -> str | None:
+    """``http`` or ``https`` (any case), lower-cased; None for anything else."""
+    lowered = text.lower()
+    return lowered if lowered in ("http", "https") else None
+
+
+def host(text: str) -> tuple[str, str | None] | None:
+    """``(host, port or None)`` of a ``Host``-style value (a name, an IPv4 or a
+    bracketed IPv6 address, an optional port from 1 to 65535), the host
+    lower-cased; None for one with a path, spaces, a user or anything else."""
+    if len(text) > 261:
+        return None
+    match = _HOST.fullmatch(text)
+    if match is None:
+        return None
+    number = match["port"]
+    if number is not None and port(number) is None:
+        return None
+    if match["ipv6"] is not None and _ip(match["ipv6"], version=6) is None:
+        return None
+    return match["name"].lower(), number
+
+
+def port(text: str) -> str | None:
+    """A port number from 1 to 65535, as digits without a sign or leading zeros."""
+    if not text.isdigit() or not text.isascii() or len(text) > 5:
+        return None
+    number = int(text)
+    return str(number) if 0 < number <= 65535 else None
+
+
+def prefix(text: str) -> str | None:
+    """A path prefix for ``SCRIPT_NAME``: ``/`` segments of URL path characters,
+    percent-decoded as WSGI keeps paths (bytes as latin-1), without a trailing
+    ``/``; None for anything else, and for ``.`` or ``..`` segments."""
+    if not _PATH.fullmatch(text):
+        return None
+    decoded = unquote(text, encoding="latin-1").rstrip("/")
+    segments = decoded.split("/")
+    if any(segment in (".", "..") for segment in segments) or any(
+        ord(char) < 0x20 or ord(char) == 0x7F for char in decoded
+    ):
+        return None
+    return decoded
+
+
+def forwarded_elements(value: str | None) -> list[dict[str, str]] | None:
+    """The elements of an RFC 7239 ``Forwarded`` value, each ``{parameter (lower
+    case): value (unquoted)}``; None when it is missing, longer than
+    :data:`HEADER_LIMIT`, or malformed anywhere (a pair without ``=``, a broken
+    quote, a parameter twice in one element): then no element can be trusted to be
+    where it seems."""
+    if not value or len(value) > HEADER_LIMIT:
+        return None
+    elements: list[dict[str, str]] = [{}]
+    position, end = 0, len(value)
+    while True:
+        pair = _PAIR.match(value, position)
+        if pair is None:
+            return None
+        name = pair[1].lower()
+        if name in elements[-1]:
+            return None
+        quoted = pair[3]
+        elements[-1][name] = pair[2] if quoted is None else _ESCAPE.sub(r"\1", quoted)
+        position = pair.end()
+        if position == end:
+            return elements
+        separator = _SEPARATOR.match(value, position)
+        if separator is None:
+            return None
+        if separator[1] == ",":
+            elements.append({})
+        position = separator.end()
