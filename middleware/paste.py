@@ -43,6 +43,7 @@ from .errors import ErrorCatcher
 from .options import Count, Option, PathOption
 from .proxy import Middleware
 from .proxy_headers import ProxyHeaders
+from .security_headers import SecurityHeaders
 from .session import MemoryStore, RedisStore, Session, SQLiteStore, Store
 from .static import StaticFiles
 
@@ -54,6 +55,7 @@ __all__ = [
     "errors",
     "gzip",
     "proxy_headers",
+    "security_headers",
     "session",
     "static",
 ]
@@ -200,6 +202,7 @@ FACTORIES: dict[str, tuple[type[Middleware], dict[str, Converter]]] = {
     ),
     "errors": (ErrorCatcher, _options(ErrorCatcher)),
     "proxy_headers": (ProxyHeaders, _options(ProxyHeaders)),
+    "security_headers": (SecurityHeaders, _options(SecurityHeaders)),
 }
 
 # Options read under another name than the constructor's.
@@ -308,3 +311,4 @@ access_log = _factory("access_log")
 static = _factory("static")
 errors = _factory("errors")
 proxy_headers = _factory("proxy_headers")
+security_headers = _factory("security_headers")

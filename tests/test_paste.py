@@ -26,6 +26,7 @@ from middleware import (
     ErrorCatcher,
     Gzip,
     ProxyHeaders,
+    SecurityHeaders,
     Session,
     StaticFiles,
 )
@@ -82,6 +83,12 @@ def test_every_factory_by_entry_point(tmp_path: Path) -> None:
         use = egg:wsgi-middleware-toolkit#proxy_headers
         hops = 2
         trusted_from = 127.0.0.1 10.0.0.0/8
+        [filter:security_headers]
+        use = egg:wsgi-middleware-toolkit#security_headers
+        hsts_seconds = 1h
+        content_security_policy = default-src 'self'; script-src 'self' {{nonce}}
+        csp_nonce = true
+        redirect_exempt = /healthz /status
         [filter:access_log]
         use = egg:wsgi-middleware-toolkit#access_log
         [filter:errors]
@@ -104,6 +111,7 @@ def test_every_factory_by_entry_point(tmp_path: Path) -> None:
     kinds = [type(m) for m in layers(app)]
     assert kinds == [
         ProxyHeaders,
+        SecurityHeaders,
         AccessLog,
         ErrorCatcher,
         Compress,
@@ -114,8 +122,16 @@ def test_every_factory_by_entry_point(tmp_path: Path) -> None:
     ]
     proxy = next(layers(app))
     assert (proxy.hops, proxy.trusted_from) == (2, ("127.0.0.1", "10.0.0.0/8"))
+    security = list(layers(app))[1]
+    assert security.hsts_seconds == 3600 and security.csp_nonce is True
+    assert security.redirect_exempt == ("/healthz", "/status")
+    assert (
+        security.content_security_policy
+        == "default-src 'self'; script-src 'self' {nonce}"
+    )
     assert set(FACTORIES) == {
         "proxy_headers",
+        "security_headers",
         "access_log",
         "errors",
         "compress",
