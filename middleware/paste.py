@@ -10,9 +10,10 @@
    level = 6
 
 The factories are registered as ``paste.filter_factory`` entry points named
-``gzip``, ``compress``, ``session``, ``basic_auth``, ``access_log``, ``static`` and
-``errors`` (``use = egg:wsgi-middleware-toolkit#NAME``), and can be named directly
-(``use = call:middleware.paste:NAME``).
+``gzip``, ``compress``, ``session``, ``basic_auth``, ``access_log``, ``static``,
+``errors``, ``proxy_headers`` and ``security_headers`` (``use =
+egg:wsgi-middleware-toolkit#NAME``), and can be named directly (``use =
+call:middleware.paste:NAME``).
 
 Each option is converted from its ini string by its declared kind: ``bool``
 (``true``/``false``, ``yes``/``no``, ``on``/``off``, ``1``/``0``), ``int``,
