@@ -12,6 +12,7 @@ from .compress import Compress, Gzip
 from .errors import ErrorCatcher
 from .proxy import BodyFilter, Layer, Middleware, Outcome, Responder
 from .proxy_headers import ProxyHeaders
+from .rate_limit import RateLimit
 from .security_headers import SecurityHeaders
 from .session import Session, get_session
 from .static import StaticFiles
@@ -27,6 +28,7 @@ __all__ = [
     "Middleware",
     "Outcome",
     "ProxyHeaders",
+    "RateLimit",
     "Responder",
     "SecurityHeaders",
     "Session",
