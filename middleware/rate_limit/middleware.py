@@ -153,7 +153,7 @@ class RateLimit(Middleware):
 
     def __init__(
         self,
-        limits: str | Iterable[str],
+        limits: str | list[str] | tuple[str, ...],
         *,
         key: str | Callable[[WSGIEnvironment], str | None] = "address",
         store: Any = "memory",
@@ -163,11 +163,14 @@ class RateLimit(Middleware):
     ) -> None:
         library = load_limits()
         options = self.options
-        text = limits if isinstance(limits, str) else "; ".join(map(str, limits))
-        if not isinstance(limits, str) and not all(
-            isinstance(limit, str) for limit in limits
-        ):
-            raise ValueError(f"limits: {options['limits'].expects}, got {limits!r}")
+        if isinstance(limits, list | tuple) and all(isinstance(x, str) for x in limits):
+            text = "; ".join(limits)
+        elif isinstance(limits, str):
+            text = limits
+        else:
+            raise ValueError(
+                f"limits: expected {options['limits'].expects}, got {limits!r}"
+            )
         self.limits: str = options["limits"].check("limits", text)
         try:
             self.items = tuple(library.parse_many(self.limits))
