@@ -11,7 +11,7 @@
 
 The factories are registered as ``paste.filter_factory`` entry points named
 ``gzip``, ``compress``, ``session``, ``basic_auth``, ``access_log``, ``static``,
-``errors``, ``proxy_headers`` and ``security_headers`` (``use =
+``errors``, ``proxy_headers``, ``security_headers`` and ``rate_limit`` (``use =
 egg:wsgi-middleware-toolkit#NAME``), and can be named directly (``use =
 call:middleware.paste:NAME``).
 
@@ -44,6 +44,7 @@ from .errors import ErrorCatcher
 from .options import Count, Option, PathOption
 from .proxy import Middleware
 from .proxy_headers import ProxyHeaders
+from .rate_limit import RateLimit
 from .security_headers import SecurityHeaders
 from .session import MemoryStore, RedisStore, Session, SQLiteStore, Store
 from .static import StaticFiles
@@ -56,6 +57,7 @@ __all__ = [
     "errors",
     "gzip",
     "proxy_headers",
+    "rate_limit",
     "security_headers",
     "session",
     "static",
@@ -204,6 +206,7 @@ FACTORIES: dict[str, tuple[type[Middleware], dict[str, Converter]]] = {
     "errors": (ErrorCatcher, _options(ErrorCatcher)),
     "proxy_headers": (ProxyHeaders, _options(ProxyHeaders)),
     "security_headers": (SecurityHeaders, _options(SecurityHeaders)),
+    "rate_limit": (RateLimit, _options(RateLimit)),
 }
 
 # Options read under another name than the constructor's.
@@ -313,3 +316,4 @@ static = _factory("static")
 errors = _factory("errors")
 proxy_headers = _factory("proxy_headers")
 security_headers = _factory("security_headers")
+rate_limit = _factory("rate_limit")

@@ -26,6 +26,7 @@ from middleware import (
     ErrorCatcher,
     Gzip,
     ProxyHeaders,
+    RateLimit,
     SecurityHeaders,
     Session,
     StaticFiles,
@@ -89,6 +90,13 @@ def test_every_factory_by_entry_point(tmp_path: Path) -> None:
         content_security_policy = default-src 'self'; script-src 'self' {{nonce}}
         csp_nonce = true
         redirect_exempt = /healthz /status
+        [filter:rate_limit]
+        use = egg:wsgi-middleware-toolkit#rate_limit
+        limits = 10/second; 1000/hour
+        key = user
+        strategy = fixed-window
+        exempt = /healthz
+        on_store_error = allow
         [filter:access_log]
         use = egg:wsgi-middleware-toolkit#access_log
         [filter:errors]
@@ -112,6 +120,7 @@ def test_every_factory_by_entry_point(tmp_path: Path) -> None:
     assert kinds == [
         ProxyHeaders,
         SecurityHeaders,
+        RateLimit,
         AccessLog,
         ErrorCatcher,
         Compress,
@@ -129,8 +138,16 @@ def test_every_factory_by_entry_point(tmp_path: Path) -> None:
         security.content_security_policy
         == "default-src 'self'; script-src 'self' {nonce}"
     )
+    limit = list(layers(app))[2]
+    assert (limit.limits, limit.key, limit.strategy) == (
+        "10/second; 1000/hour",
+        "user",
+        "fixed-window",
+    )
+    assert (limit.exempt, limit.on_store_error) == (("/healthz",), "allow")
     assert set(FACTORIES) == {
         "proxy_headers",
+        "rate_limit",
         "security_headers",
         "access_log",
         "errors",
