@@ -578,6 +578,9 @@ BAD_OPTIONS: list[tuple[dict[str, Any], str]] = [
         "max_failures: expected an int >= 1 or None",
     ),  # noqa: E501
     ({"users": {"a": SHA1_ALICE}, "cache_size": 1.5}, "cache_size"),
+    ({"users": {"a": SHA1_ALICE}, "throttle_store": "memcached://x"}, "throttle_store"),
+    ({"users": {"a": SHA1_ALICE}, "throttle_store": 5}, "throttle_store: expected"),
+    ({"users": {"a": SHA1_ALICE}, "on_store_error": "maybe"}, "on_store_error"),
     ({"users": {"a": SHA1_ALICE}, "allow_plaintext": "yes"}, "allow_plaintext"),
 ]
 

@@ -27,10 +27,18 @@ from middleware.auth import BasicAuth
 from middleware.auth import middleware as auth_module
 from middleware.auth.cache import VerifiedCache
 from middleware.auth.passwords import make_bcrypt, verify
+from middleware.auth.throttle import Failures
 from middleware.testing import make_environ, run
 from middleware.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 SHA1_ALICE = "{SHA}" + base64.b64encode(hashlib.sha1(b"wonderland").digest()).decode()
+
+
+def memory(layer: BasicAuth) -> Failures:
+    """The layer's in-memory throttle table (the default store)."""
+    failures = layer._failures
+    assert isinstance(failures, Failures)
+    return failures
 
 
 def basic(user: str | bytes, password: str | bytes) -> str:
@@ -138,7 +146,7 @@ def test_a_burst_from_thousands_of_addresses_keeps_the_table_bounded() -> None:
     more than its bound (read unlocked, it may be seen one over, between an insert
     and its eviction), each guess gets its 401, and the honest client every 200."""
     layer = BasicAuth(users={"alice": SHA1_ALICE}, max_failures=3)
-    layer._failures.limit = 1_000  # the default is 100,000; the rule is the same
+    memory(layer).limit = 1_000  # the default is 100,000; the rule is the same
     app = layer(whoami)
     start = threading.Barrier(9)
     done = threading.Event()
@@ -160,7 +168,7 @@ def test_a_burst_from_thousands_of_addresses_keeps_the_table_bounded() -> None:
     def watcher() -> None:
         start.wait()
         while not done.is_set():
-            sizes.append(len(layer._failures.counts))
+            sizes.append(len(memory(layer).counts))
             time.sleep(0.001)
 
     threads = [threading.Thread(target=guesser, args=(n,)) for n in range(8)]
@@ -175,7 +183,7 @@ def test_a_burst_from_thousands_of_addresses_keeps_the_table_bounded() -> None:
     assert every.count("401") == 12_000
     assert every.count("honest 200") == 8 * 30
     assert len(every) == 12_000 + 8 * 30
-    assert len(layer._failures.counts) <= 1_000
+    assert len(memory(layer).counts) <= 1_000
     assert sizes and max(sizes) <= 1_001, max(sizes)
 
 
@@ -402,7 +410,7 @@ def test_forged_forwarded_addresses_are_short_throttle_keys() -> None:
         environ["HTTP_X_FORWARDED_FOR"] = f"{n:05d}" + "x" * 10_000
         environ["HTTP_AUTHORIZATION"] = basic(f"{n}" + "u" * 2000, "x")
         run(app, environ)
-    assert max(len(key) for key in layer._failures.counts) <= 64 + 2
+    assert max(len(key) for key in memory(layer).counts) <= 64 + 2
 
 
 def test_a_throttled_address_cannot_learn_a_cached_password() -> None:

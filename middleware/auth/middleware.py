@@ -11,13 +11,25 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ..http import escape, prefers_json
-from ..options import Count, Dotted, Flag, Names, Option, PathOption, Seconds, Text
+from ..options import (
+    REFUSED,
+    Choice,
+    Count,
+    Dotted,
+    Flag,
+    Names,
+    Option,
+    PathOption,
+    Seconds,
+    Text,
+)
 from ..proxy import Middleware
 from ..wsgi import Answer, WSGIEnvironment, status_pages
 from .cache import VerifiedCache
 from .credentials import parse_basic
 from .htpasswd import Htpasswd
 from .passwords import UnsupportedHash, hash_cost, hash_kind, load_bcrypt, verify
+from .shared_throttle import RedisFailures, ThrottleUnavailable
 from .throttle import Failures
 from .throttle import key as throttle_key
 
@@ -34,6 +46,24 @@ clock = time.monotonic
 
 def _absolute(path: object) -> bool:
     return isinstance(path, str) and path.startswith("/")
+
+
+class _ThrottleStore(Option[Any]):
+    """``"memory"``, a Redis URL or a ``redis.Redis`` client."""
+
+    expects = "'memory', a redis:// or rediss:// URL, or a redis.Redis client"
+
+    def accept(self, value: Any) -> Any:
+        if value == "memory" or hasattr(value, "connection_pool"):
+            return value
+        if isinstance(value, str) and value.startswith(
+            ("redis://", "rediss://", "unix://")
+        ):
+            return value
+        return REFUSED
+
+    def convert(self, text: str, here: Path) -> str:
+        return text.strip()
 
 
 class BasicAuth(Middleware):
@@ -69,8 +99,16 @@ class BasicAuth(Middleware):
         guesser spread over many addresses, at the price that anyone can lock a
         named user out of new logins for the window (cached credentials still
         pass). Off by default.
+    :param throttle_store: where the failure counts live: ``"memory"`` (this
+        process; the default), or a ``redis://`` URL or ``redis.Redis`` client,
+        shared by every worker and machine, so *max_failures* holds in total.
+    :param on_store_error: when that Redis fails: ``"deny"`` answers attempts that
+        need the throttle with 503; ``"allow"`` checks them unthrottled. One error
+        line either way; never a 500.
     """
 
+    # A Redis URL may hold a password.
+    secret_options: ClassVar[frozenset[str]] = frozenset({"throttle_store"})
     #: The declarations the plain options are checked (and read from ini files) by;
     #: ``users``, ``htpasswd`` and ``check`` (exactly one) are checked together.
     options: ClassVar[dict[str, Option[Any]]] = {
@@ -84,6 +122,8 @@ class BasicAuth(Middleware):
         "failure_window": Seconds(whole=False),
         "allow_plaintext": Flag(),
         "lock_users": Flag(),
+        "throttle_store": _ThrottleStore(),
+        "on_store_error": Choice("deny", "allow"),
     }
 
     def __init__(
@@ -99,6 +139,8 @@ class BasicAuth(Middleware):
         failure_window: float = 300,
         allow_plaintext: bool = False,
         lock_users: bool = False,
+        throttle_store: Any = "memory",
+        on_store_error: str = "deny",
     ) -> None:
         sources = [
             name
@@ -165,7 +207,19 @@ class BasicAuth(Middleware):
         escaped = realm.replace("\\", "\\\\").replace('"', '\\"')
         self._challenge = f'Basic realm="{escaped}", charset="UTF-8"'
         self._cache = VerifiedCache()
-        self._failures = Failures(failure_window)
+        self.throttle_store = options["throttle_store"].check(
+            "throttle_store", throttle_store
+        )
+        self.on_store_error: str = options["on_store_error"].check(
+            "on_store_error", on_store_error
+        )
+        self._failures: Failures | RedisFailures = (
+            Failures(failure_window)
+            if self.throttle_store == "memory"
+            else RedisFailures(
+                failure_window, self.throttle_store, self.on_store_error == "deny"
+            )
+        )
         self._decoys: tuple[dict[str, str], str] | None = None
 
     def _current(self) -> dict[str, str]:
@@ -176,6 +230,15 @@ class BasicAuth(Middleware):
     # -- per request ---------------------------------------------------------------
 
     def answer(self, environ: WSGIEnvironment) -> Answer | None:
+        """See :meth:`_answer`; a shared throttle that cannot be asked (with
+        ``on_store_error="deny"``) is a 503."""
+        try:
+            return self._answer(environ)
+        except ThrottleUnavailable:
+            status, headers, body = _page(environ, _UNAVAILABLE)
+            return status, [*headers, ("Retry-After", "1")], body
+
+    def _answer(self, environ: WSGIEnvironment) -> Answer | None:
         """None to let the request through (REMOTE_USER set), else the 401 or 429.
 
         The throttle's model: credentials that verified within *cache_ttl* pass
@@ -211,7 +274,7 @@ class BasicAuth(Middleware):
                 # Verified credentials pass, unless this address is throttled and
                 # they were verified from elsewhere: else a throttled guesser would
                 # learn a cached password by a 200 among its 429s, unbounded.
-                if self.max_failures is None or not self._failures.counts:
+                if self.max_failures is None or not self._failures.anyone:
                     return self._let_in(environ, user)  # nobody is throttled
                 address = self._address_key(environ)
                 if origin == address or not self._is_throttled(address, now):
@@ -261,7 +324,7 @@ class BasicAuth(Middleware):
 
     def _is_throttled(self, address: str, now: float) -> bool:
         """Whether the address (its throttle key) is past *max_failures* now."""
-        if self.max_failures is None or not self._failures.counts:
+        if self.max_failures is None or not self._failures.anyone:
             return False
         return self._failures.retry_after(address, now, self.max_failures) > 0
 
@@ -300,6 +363,9 @@ class BasicAuth(Middleware):
 
 _UNAUTHORIZED = status_pages("401 Unauthorized", "Authentication required.")
 _TOO_MANY = status_pages("429 Too Many Requests", "Too many failed logins.")
+_UNAVAILABLE = status_pages(
+    "503 Service Unavailable", "Logins cannot be checked now; try again."
+)
 
 
 def _page(environ: WSGIEnvironment, pages: tuple[Answer, Answer]) -> Answer:

@@ -30,6 +30,11 @@ class Failures:
         self.counts: dict[str, tuple[int, float]] = {}
         self._lock = threading.Lock()
 
+    @property
+    def anyone(self) -> bool:
+        """Whether any key is counted (else nobody can be throttled)."""
+        return bool(self.counts)
+
     def add(self, key: str, now: float) -> None:
         """Count one failure against *key* (a request that could not even be read)."""
         with self._lock:

@@ -201,7 +201,8 @@ class RateLimit(Middleware):
             for item in self.items
         )
 
-    secret_options = frozenset({"store"})  # a URL may hold a password
+    # A Redis URL may hold a password.
+    secret_options: ClassVar[frozenset[str]] = frozenset({"store"})
 
     def _forget(self, identifier: str) -> None:
         for item in self.items:
