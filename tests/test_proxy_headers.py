@@ -16,6 +16,7 @@ import pytest
 from middleware import ProxyHeaders
 from middleware import testing as conformance
 from middleware.proxy_headers import ORIGINAL_KEY
+from middleware.proxy_headers.middleware import READABLE
 from middleware.testing import make_environ, run
 from middleware.wsgi import StartResponse, WSGIEnvironment
 
@@ -103,6 +104,12 @@ TABLE: list[tuple[str, int, dict[str, str], dict[str, str]]] = [
      {"HTTP_X_FORWARDED_PORT": "443", "HTTP_X_FORWARDED_PROTO": "https"},
      {"SERVER_PORT": "443", "HTTP_HOST": "backend", "wsgi.url_scheme": "https"}),
     ("a port with a sign", 1, {"HTTP_X_FORWARDED_PORT": "+80"}, {}),
+    ("a host's port with leading zeros, normalised", 1,
+     {"HTTP_X_FORWARDED_HOST": "shop.example:080"},
+     {"HTTP_HOST": "shop.example:80", "SERVER_NAME": "shop.example",
+      "SERVER_PORT": "80"}),
+    ("an IPv4-mapped IPv6 address is the IPv4 one", 1,
+     {"HTTP_X_FORWARDED_FOR": "::ffff:203.0.113.7"}, {"REMOTE_ADDR": "203.0.113.7"}),
     ("a port of other digits", 1, {"HTTP_X_FORWARDED_PORT": "٨٠"}, {}),
     ("a prefix", 1, {"HTTP_X_FORWARDED_PREFIX": "/shop/"}, {"SCRIPT_NAME": "/shop"}),
     ("a percent-encoded prefix", 1, {"HTTP_X_FORWARDED_PREFIX": "/caf%C3%A9"},
@@ -111,6 +118,11 @@ TABLE: list[tuple[str, int, dict[str, str], dict[str, str]]] = [
     ("a prefix climbing out", 1, {"HTTP_X_FORWARDED_PREFIX": "/shop/../admin"}, {}),
     ("a prefix with a query", 1, {"HTTP_X_FORWARDED_PREFIX": "/shop?x=1"}, {}),
     ("a prefix with an encoded NUL", 1, {"HTTP_X_FORWARDED_PREFIX": "/a%00b"}, {}),
+    ("a prefix that reads as a host", 1, {"HTTP_X_FORWARDED_PREFIX": "//evil.example"},
+     {}),
+    ("an encoded empty segment", 1, {"HTTP_X_FORWARDED_PREFIX": "/%2F%2Fevil"}, {}),
+    ("an encoded ? or #", 1, {"HTTP_X_FORWARDED_PREFIX": "/a%3Fb%23c"}, {}),
+    ("an encoded backslash", 1, {"HTTP_X_FORWARDED_PREFIX": "/%5c.."}, {}),
     ("a full URL as prefix", 1, {"HTTP_X_FORWARDED_PREFIX": "https://evil.example/"},
      {}),
     ("each header by its own entries", 2,
@@ -146,7 +158,12 @@ FORWARDED: list[tuple[str, int, str, dict[str, str]]] = [
     ("an unterminated quote", 1, 'for="203.0.113.7', {}),
     ("a pair without =", 1, "for=203.0.113.7;secure", {}),
     ("a parameter twice in one element", 1, "for=6.6.6.6;for=203.0.113.7", {}),
-    ("malformed anywhere spoils the whole header", 1, 'junk"=, for=203.0.113.7', {}),
+    ("a malformed client part on the left is skipped", 1,
+     'junk"=, for=203.0.113.7', {"REMOTE_ADDR": "203.0.113.7"}),
+    ("a client's broken quote cannot blank the proxy's element", 1,
+     'for="6.6.6.6, for=203.0.113.7', {"REMOTE_ADDR": "203.0.113.7"}),
+    ("a malformed element the proxy wrote", 1, "for=6.6.6.6, for=203.0.113.7;x",
+     {}),
     ("a bad proto", 1, "for=203.0.113.7;proto=gopher", {"REMOTE_ADDR": "203.0.113.7"}),
     ("a host with a path", 1, 'host="evil.example/x"', {}),
     ("escaped characters in quotes", 1, 'for="203.0.113.7";host="shop\\.example"',
@@ -186,9 +203,36 @@ def seen_by_the_app(
 def test_x_forwarded_headers(
     hops: int, headers: dict[str, str], changes: dict[str, str]
 ) -> None:
-    seen = seen_by_the_app(ProxyHeaders(hops), headers)
+    seen = seen_by_the_app(ProxyHeaders(hops, read=READABLE), headers)
     assert {key: seen.get(key) for key in KEYS} == {**SERVER, **changes}
     assert seen[ORIGINAL_KEY] == SERVER
+
+
+def test_by_default_only_the_address_and_the_scheme_are_read() -> None:
+    """Found by review: nginx passes on a header it does not set, so through the
+    usual config a client's own X-Forwarded-Prefix (or -Host, -Port) arrived as
+    the entry "the proxy wrote". Those three are read only when asked for."""
+    headers = {
+        "HTTP_X_FORWARDED_FOR": "6.6.6.6, 203.0.113.7",
+        "HTTP_X_FORWARDED_PROTO": "https",
+        "HTTP_X_FORWARDED_HOST": "evil.example",
+        "HTTP_X_FORWARDED_PORT": "8443",
+        "HTTP_X_FORWARDED_PREFIX": "/evil",
+    }
+    seen = seen_by_the_app(ProxyHeaders(), headers)
+    assert {key: seen.get(key) for key in KEYS} == {
+        **SERVER,
+        "REMOTE_ADDR": "203.0.113.7",
+        "wsgi.url_scheme": "https",
+    }
+
+
+def test_applied_twice_the_original_stays_the_servers() -> None:
+    layer = ProxyHeaders()
+    environ: dict[str, Any] = {**SERVER, "HTTP_X_FORWARDED_FOR": "203.0.113.7"}
+    layer.apply(environ)
+    layer.apply(environ)
+    assert environ[ORIGINAL_KEY] == SERVER
 
 
 @pytest.mark.parametrize(
@@ -198,7 +242,8 @@ def test_x_forwarded_headers(
 )
 def test_rfc_7239_forwarded(hops: int, header: str, changes: dict[str, str]) -> None:
     headers = {"HTTP_FORWARDED": header, "HTTP_X_FORWARDED_FOR": "6.6.6.6"}
-    seen = seen_by_the_app(ProxyHeaders(hops, forwarded=True), headers)
+    layer = ProxyHeaders(hops, forwarded=True, read=("for", "proto", "host"))
+    seen = seen_by_the_app(layer, headers)
     assert {key: seen.get(key) for key in KEYS} == {**SERVER, **changes}
 
 
@@ -229,6 +274,7 @@ TRUSTED = [
     ("a unix socket's empty address", ["10.0.0.0/8"], "", False),
     ("a junk address", ["10.0.0.0/8"], "not-an-ip", False),
     ("several networks", ["10.0.0.0/8", "172.16.0.0/12"], "172.20.0.9", True),
+    ("a dual-stack server's IPv4-mapped peer", ["10.0.0.0/8"], "::ffff:10.0.0.1", True),
 ]
 
 
@@ -266,6 +312,8 @@ BAD_OPTIONS = [
     ("trusted_from", ["10.0.0.0/33"], "trusted_from: expected a list of IP"),
     ("trusted_from", ["localhost"], "trusted_from: expected a list of IP"),
     ("forwarded", "yes", "forwarded: expected True or False, got 'yes'"),
+    ("read", ["for", "cookie"], "read: expected a list of 'for', 'proto'"),
+    ("read", "for", "read: expected a list of"),
 ]
 
 
@@ -284,7 +332,27 @@ def test_bad_options_fail_at_construction_naming_them(
 test_conformance = conformance.suite(
     conformance.Subject(
         "proxy-headers",
-        ProxyHeaders(2, trusted_from=["0.0.0.0/0", "::/0"]),
+        ProxyHeaders(2, trusted_from=["0.0.0.0/0", "::/0"], read=READABLE),
         environ={"HTTP_X_FORWARDED_FOR": "203.0.113.7, 10.0.0.2"},
     )
 )
+
+
+def test_a_port_with_no_host_to_give_it_to_changes_nothing() -> None:
+    """Found by review: with no HTTP_HOST nor SERVER_NAME, X-Forwarded-Port made
+    the host ":8443"."""
+    environ = {"REMOTE_ADDR": "10.0.0.1", "HTTP_X_FORWARDED_PORT": "8443"}
+    ProxyHeaders(read=READABLE).apply(environ)
+    assert "HTTP_HOST" not in environ and "SERVER_PORT" not in environ
+
+
+def test_an_environ_without_the_usual_keys_does_not_raise() -> None:
+    environ = {
+        "HTTP_X_FORWARDED_FOR": "203.0.113.7",
+        "HTTP_X_FORWARDED_PROTO": "https",
+        "HTTP_X_FORWARDED_HOST": "shop.example",
+        "HTTP_X_FORWARDED_PREFIX": "/shop",
+    }
+    ProxyHeaders(read=READABLE).apply(environ)
+    assert environ["REMOTE_ADDR"] == "203.0.113.7"
+    assert environ["SCRIPT_NAME"] == "/shop" and environ["SERVER_PORT"] == "443"

@@ -280,3 +280,66 @@ test_conformance = conformance.suite(
         SecurityHeaders(https_redirect=True, redirect_exempt=["/"]),
     ),
 )
+
+
+# Found by review.
+def test_a_path_without_its_slash_cannot_name_another_host() -> None:
+    """``GET @evil.example`` gave PATH_INFO "@evil.example" and a Location of
+    https://shop.example@evil.example: evil.example, with a user name."""
+    layer = SecurityHeaders(https_redirect=True)
+    for path in ("@evil.example", ":443@evil.example/"):
+        environ = make_environ()
+        environ.update(HTTP_HOST="shop.example", PATH_INFO=path)
+        location = run(layer(page()), environ).header("Location") or ""
+        assert location.startswith("https://shop.example/"), location
+
+
+@pytest.mark.parametrize(
+    ("host", "location"),
+    [
+        ("shop.example:080", "https://shop.example/"),
+        ("shop.example:0443", "https://shop.example:443/"),
+        ("[2001:db8::1]:8080", "https://[2001:db8::1]:8080/"),
+        ("[:::::]", None),
+        ("shop.example:99999", None),
+        ("good.-evil-", None),
+    ],
+)
+def test_redirect_hosts_are_checked_and_ports_normalised(
+    host: str, location: str | None
+) -> None:
+    served = ask(SecurityHeaders(https_redirect=True), HTTP_HOST=host)
+    assert served.header("Location") == location
+    if location is None:
+        assert served.status == "400 Bad Request"
+        assert served.header("X-Frame-Options") == "DENY"  # the 400 has them too
+
+
+def test_an_exempt_prefix_with_a_trailing_slash_and_dot_segments() -> None:
+    layer = SecurityHeaders(https_redirect=True, redirect_exempt=["/api/"])
+    assert ask(layer, path="/api").status == "200 OK"
+    assert ask(layer, path="/api/x").status == "200 OK"
+    assert ask(layer, path="/api/../admin").status == "301 Moved Permanently"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"content_security_policy": {"default-src": "'self'\r\nX-Evil: 1"}},
+         "content_security_policy: expected"),
+        ({"content_security_policy": "script-src {nonce}"},
+         "content_security_policy: has {nonce} but csp_nonce is False"),
+        ({"permissions_policy": {"camera": ["*", "self"]}}, "permissions_policy"),
+        ({"permissions_policy": {"camera": ["https://a.example:\u0663\u0664"]}},
+         "permissions_policy"),
+        ({"permissions_policy": {"camera": ["https://a..example"]}},
+         "permissions_policy"),
+    ],
+)  # fmt: skip
+def test_more_bad_policies_found_by_review(
+    options: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(
+        ValueError, match=message.replace("{", "\\{").replace("}", "\\}")
+    ):
+        SecurityHeaders(**options)

@@ -20,6 +20,8 @@ log = logging.getLogger("middleware.proxy_headers")
 
 #: Where the values the server had are kept, as a dict, before any change.
 ORIGINAL_KEY = "middleware.proxy.original"
+#: The headers the ``read`` option may name.
+READABLE = ("for", "proto", "host", "port", "prefix")
 #: The environ keys this layer may change (and keeps under :data:`ORIGINAL_KEY`).
 KEYS = (
     "REMOTE_ADDR",
@@ -59,8 +61,14 @@ class ProxyHeaders(Middleware):
         one of them (gunicorn's ``forwarded_allow_ips``). Otherwise every request
         is taken to come through the proxies: the app must not be reachable
         around them.
+    :param read: which of the headers to take: ``"for"`` (the address),
+        ``"proto"``, ``"host"``, ``"port"``, ``"prefix"``. By default the first
+        two, as Werkzeug's ProxyFix: a proxy passes on the headers it does not
+        set itself, so a header is only safe to take when every proxy in front
+        sets or appends it (nginx: ``proxy_set_header X-Forwarded-Host $host``
+        before adding ``"host"``).
     :param forwarded: read RFC 7239 ``Forwarded`` (``for=``, ``proto=``,
-        ``host=``) instead of the ``X-Forwarded-*`` headers.
+        ``host=``, as *read* allows) instead of the ``X-Forwarded-*`` headers.
 
     ``X-Forwarded-For`` (an IP address; a port is dropped), ``X-Forwarded-Proto``
     (``http`` or ``https``), ``X-Forwarded-Host`` (a host and an optional port),
@@ -77,6 +85,10 @@ class ProxyHeaders(Middleware):
         "trusted_from": Names(
             _network, expects="a list of IP addresses or networks", none=True
         ),
+        "read": Names(
+            lambda name: name in READABLE,
+            expects="a list of 'for', 'proto', 'host', 'port', 'prefix'",
+        ),
         "forwarded": Flag(),
     }
 
@@ -85,6 +97,7 @@ class ProxyHeaders(Middleware):
         hops: int = 1,
         *,
         trusted_from: Iterable[str] | None = None,
+        read: Iterable[str] = ("for", "proto"),
         forwarded: bool = False,
     ) -> None:
         options = self.options
@@ -92,7 +105,12 @@ class ProxyHeaders(Middleware):
         self.trusted_from: tuple[str, ...] | None = options["trusted_from"].check(
             "trusted_from", trusted_from
         )
+        self.read: tuple[str, ...] = options["read"].check("read", read)
         self.forwarded: bool = options["forwarded"].check("forwarded", forwarded)
+        reading = set(self.read)
+        self._for, self._proto = "for" in reading, "proto" in reading
+        self._host, self._port = "host" in reading, "port" in reading
+        self._prefix = "prefix" in reading
         networks = tuple(
             ipaddress.ip_network(network.strip(), strict=False)
             for network in self.trusted_from or ()
@@ -116,11 +134,15 @@ class ProxyHeaders(Middleware):
             client = ipaddress.ip_address(remote)
         except ValueError:  # a unix socket's "" or a server's oddity
             return False
+        if isinstance(client, ipaddress.IPv6Address) and client.ipv4_mapped:
+            client = client.ipv4_mapped  # a dual-stack server's ::ffff:10.0.0.1
         return any(client in network for network in self._networks)
 
     def apply(self, environ: WSGIEnvironment) -> None:
         """Change *environ* by what the proxies wrote (see the class)."""
         get = environ.get
+        if ORIGINAL_KEY in environ:  # applied twice: the first kept the server's
+            return
         environ[ORIGINAL_KEY] = {  # spelled out: a third of the cost of a loop
             "REMOTE_ADDR": get("REMOTE_ADDR"),
             "wsgi.url_scheme": get("wsgi.url_scheme"),
@@ -135,7 +157,7 @@ class ProxyHeaders(Middleware):
             self._apply_forwarded(environ)
             return
         hops = self.hops
-        forwarded_for = get("HTTP_X_FORWARDED_FOR")
+        forwarded_for = get("HTTP_X_FORWARDED_FOR") if self._for else None
         if forwarded_for is not None:
             text = values.entry(forwarded_for, hops)
             found = None if text is None else values.address(text)
@@ -143,16 +165,16 @@ class ProxyHeaders(Middleware):
                 _ignored("X-Forwarded-For", forwarded_for)
             else:
                 environ["REMOTE_ADDR"] = found
-        proto = get("HTTP_X_FORWARDED_PROTO")
+        proto = get("HTTP_X_FORWARDED_PROTO") if self._proto else None
         if proto is not None:
             self._take_scheme(environ, values.entry(proto, hops), proto)
-        forwarded_host = get("HTTP_X_FORWARDED_HOST")
+        forwarded_host = get("HTTP_X_FORWARDED_HOST") if self._host else None
         if forwarded_host is not None:
             self._take_host(environ, values.entry(forwarded_host, hops), forwarded_host)
-        forwarded_port = get("HTTP_X_FORWARDED_PORT")
+        forwarded_port = get("HTTP_X_FORWARDED_PORT") if self._port else None
         if forwarded_port is not None:
             self._take_port(environ, values.entry(forwarded_port, hops))
-        forwarded_prefix = get("HTTP_X_FORWARDED_PREFIX")
+        forwarded_prefix = get("HTTP_X_FORWARDED_PREFIX") if self._prefix else None
         if forwarded_prefix is not None:
             self._take_prefix(environ, values.entry(forwarded_prefix, hops))
 
@@ -160,20 +182,20 @@ class ProxyHeaders(Middleware):
         header = environ.get("HTTP_FORWARDED")
         if header is None:
             return
-        elements = values.forwarded_elements(header)
-        if elements is None or len(elements) < self.hops:
+        elements = values.forwarded_elements(header, self.hops)
+        if elements is None:
             _ignored("Forwarded", header, "malformed, oversized or short")
             return
         element = elements[-self.hops]
-        if "for" in element:
+        if "for" in element and self._for:
             found = values.node(element["for"])
             if found is None:
                 _ignored("Forwarded", header, "for= names no IP address")
             else:
                 environ["REMOTE_ADDR"] = found
-        if "proto" in element:
+        if "proto" in element and self._proto:
             self._take_scheme(environ, element["proto"], header)
-        if "host" in element:
+        if "host" in element and self._host:
             self._take_host(environ, element["host"], header)
 
     def _take_scheme(
@@ -203,9 +225,12 @@ class ProxyHeaders(Middleware):
         if found is None:
             _ignored("X-Forwarded-Port", text)
             return
-        environ["SERVER_PORT"] = found
         current = values.host(environ.get("HTTP_HOST") or "")
         name_only = current[0] if current else environ.get("SERVER_NAME", "")
+        if not name_only:  # no name to put the port on
+            _ignored("X-Forwarded-Port", text, "there is no host to give it to")
+            return
+        environ["SERVER_PORT"] = found
         if found == _DEFAULT_PORTS.get(environ.get("wsgi.url_scheme", "")):
             environ["HTTP_HOST"] = name_only
         else:

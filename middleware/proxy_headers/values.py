@@ -31,13 +31,13 @@ HEADER_LIMIT = 4096
 _LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
 _HOST = re.compile(
     rf"(?P<name>{_LABEL}(?:\.{_LABEL})*\.?|\[(?P<ipv6>[0-9A-Fa-f:.]+)\])"
-    r"(?::(?P<port>\d{1,5}))?"
+    r"(?::(?P<port>[0-9]{1,5}))?"
 )
 _NODE = re.compile(
-    r"(\d{1,3}(?:\.\d{1,3}){3}|\[[0-9A-Fa-f:.]+\])(?::(?:\d{1,5}|_[A-Za-z0-9._-]+))?"
+    r"([0-9]{1,3}(?:\.[0-9]{1,3}){3}|\[[0-9A-Fa-f:.]+\])(?::(?:[0-9]{1,5}|_[A-Za-z0-9._-]+))?"
 )
 _PATH = re.compile(r"(?:/(?:[A-Za-z0-9\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2})*)+")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f?#\\]")
 _TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 _PAIR = re.compile(rf'[ \t]*({_TOKEN})=(?:({_TOKEN})|"((?:[^"\\]|\\[\t -~])*)")[ \t]*')
 _ESCAPE = re.compile(r"\\(.)")
@@ -74,12 +74,12 @@ def address(text: str) -> str | None:
     if text.startswith("["):
         end = text.find("]")
         rest = text[end + 1 :]
-        if end < 0 or (rest and not (rest[0] == ":" and rest[1:].isdigit())):
+        if end < 0 or (rest and not (rest[0] == ":" and _digits(rest[1:]))):
             return None
         return _ip(text[1:end], version=6)
     if text.count(":") == 1:  # IPv4 with a port
         name, _, number = text.partition(":")
-        return _ip(name, version=4) if number.isdigit() else None
+        return _ip(name, version=4) if _digits(number) else None
     return _ip(text)
 
 
@@ -90,9 +90,12 @@ def _ip(text: str, version: int | None = None) -> str | None:
     for family, number in ((socket.AF_INET, 4), (socket.AF_INET6, 6)):
         if version is None or version == number:
             try:
-                return socket.inet_ntop(family, socket.inet_pton(family, text))
+                found = socket.inet_ntop(family, socket.inet_pton(family, text))
             except (OSError, ValueError):  # ValueError: an embedded NUL
                 continue
+            if found.startswith("::ffff:") and "." in found:  # IPv4-mapped
+                return found[7:]
+            return found
     return None
 
 
@@ -102,6 +105,11 @@ def node(text: str) -> str | None:
     ``unknown``, an obfuscated ``_name``, a bare IPv6 address or anything else."""
     match = _NODE.fullmatch(text)
     return None if match is None else address(match[1])
+
+
+def _digits(text: str) -> bool:
+    """ASCII digits only (``str.isdigit`` takes ``٨٠`` too)."""
+    return text.isascii() and text.isdigit()
 
 
 def scheme(text: str) -> str | None:
@@ -124,12 +132,12 @@ def host(text: str) -> tuple[str, str | None] | None:
         return None
     if match["ipv6"] is not None and _ip(match["ipv6"], version=6) is None:
         return None
-    return match["name"].lower(), number
+    return match["name"].lower(), None if number is None else port(number)
 
 
 def port(text: str) -> str | None:
     """A port number from 1 to 65535, as digits without a sign or leading zeros."""
-    if not text.isdigit() or not text.isascii() or len(text) > 5:
+    if not _digits(text) or len(text) > 5:
         return None
     number = int(text)
     return str(number) if 0 < number <= 65535 else None
@@ -144,9 +152,11 @@ def prefix(text: str) -> str | None:
     decoded = text
     if "%" in text:
         decoded = unquote(text, encoding="latin-1")
-        if _CONTROL.search(decoded):
+        if _UNSAFE.search(decoded):  # what the escapes hid: ? # \ and controls
             return None
     decoded = decoded.rstrip("/")
+    if "//" in decoded:  # an empty segment: //evil.example reads as a host
+        return None
     if "/." in decoded and any(
         segment in (".", "..") for segment in decoded.split("/")
     ):
@@ -154,14 +164,32 @@ def prefix(text: str) -> str | None:
     return decoded
 
 
-def forwarded_elements(value: str | None) -> list[dict[str, str]] | None:
-    """The elements of an RFC 7239 ``Forwarded`` value, each ``{parameter (lower
-    case): value (unquoted)}``; None when it is missing, longer than
-    :data:`HEADER_LIMIT`, or malformed anywhere (a pair without ``=``, a broken
-    quote, a parameter twice in one element): then no element can be trusted to be
-    where it seems."""
+def forwarded_elements(value: str | None, hops: int) -> list[dict[str, str]] | None:
+    """At least *hops* elements of an RFC 7239 ``Forwarded`` value, each
+    ``{parameter (lower case): value (unquoted)}``; None when it is missing,
+    longer than :data:`HEADER_LIMIT`, or has no *hops* well-formed elements at its
+    right end. A malformed part further left (a pair without ``=``, a broken
+    quote, a parameter twice in one element) is the client's writing: the
+    shortest well-formed tail holding *hops* elements is read instead, so a client
+    cannot blank the header its proxies append to."""
     if not value or len(value) > HEADER_LIMIT:
         return None
+    elements = _elements(value)
+    if elements is not None:
+        return elements if len(elements) >= hops else None
+    position = len(value)
+    for _ in range(4 * hops + 4):  # the tails after each comma, from the right
+        position = value.rfind(",", 0, position)
+        if position < 0:
+            return None
+        elements = _elements(value[position + 1 :])
+        if elements is not None and len(elements) >= hops:
+            return elements
+    return None
+
+
+def _elements(value: str) -> list[dict[str, str]] | None:
+    """All the elements of *value*, or None if it is malformed anywhere."""
     elements: list[dict[str, str]] = [{}]
     position, end = 0, len(value)
     while True:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import socket
 from collections.abc import Iterable
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -24,13 +25,33 @@ REFERRER_POLICIES = (
 )  # fmt: skip
 ONE_YEAR = 31_536_000
 _HOST = re.compile(
-    r"(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_-]+)*\.?"
-    r"|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?"
+    r"(?P<name>[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+    r"(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?"
+    r"|\[(?P<ipv6>[0-9A-Fa-f:.]+)\])(?::(?P<port>[0-9]{1,5}))?"
 )
 _BAD_HOST = status_page("400 Bad Request")
 # What stays as it is in a redirect's path and query (RFC 3986 pchar and delimiters).
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
 _QUERY_SAFE = _PATH_SAFE + "?%"
+
+
+def _host(text: str) -> str | None:
+    """*text* as the host of a redirect (a port from 1 to 65535 kept, but 80), or
+    None for one that is not a host."""
+    match = _HOST.fullmatch(text)
+    if match is None:
+        return None
+    ipv6, number = match["ipv6"], match["port"]
+    if ipv6 is not None:
+        try:
+            socket.inet_pton(socket.AF_INET6, ipv6)
+        except (OSError, ValueError):
+            return None
+    if number is None:
+        return match["name"]
+    if not 0 < int(number) <= 65535:
+        return None
+    return match["name"] if int(number) == 80 else f"{match['name']}:{int(number)}"
 
 
 def _bytes(text: str) -> bytes:
@@ -57,10 +78,7 @@ class _Headers(Responder["SecurityHeaders"]):
         if not middleware.https_redirect or environ.get("wsgi.url_scheme") == "https":
             return None
         path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
-        if any(
-            path == prefix or path.startswith(prefix.rstrip("/") + "/")
-            for prefix in middleware.redirect_exempt
-        ):
+        if middleware.is_exempt(path):
             return None
         return middleware.redirect(environ, path)
 
@@ -173,6 +191,13 @@ class SecurityHeaders(Middleware):
                 f"and hsts_seconds of a year (31536000) or more, got "
                 f"{self.hsts_include_subdomains} and {self.hsts_seconds}"
             )
+        if not self.csp_nonce and NONCE in (self.content_security_policy or ""):
+            raise ValueError(
+                "content_security_policy: has {nonce} but csp_nonce is False "
+                f"(the browser would get it literally), got "
+                f"{self.content_security_policy!r}"
+            )
+        self.redirect_exempt = tuple(p.rstrip("/") or "/" for p in self.redirect_exempt)
         if self.csp_nonce and NONCE not in (self.content_security_policy or ""):
             raise ValueError(
                 "csp_nonce: the content_security_policy has no {nonce} to fill "
@@ -198,15 +223,26 @@ class SecurityHeaders(Middleware):
             (name, value) for name, value in fixed if value is not None
         )
 
+    def is_exempt(self, path: str) -> bool:
+        """Whether *path* is under a ``redirect_exempt`` prefix (whole segments; a
+        path with dot segments or an empty segment never is)."""
+        if not self.redirect_exempt or "/." in path or "//" in path:
+            return False
+        return any(
+            path == prefix or path.startswith(prefix + "/") or prefix == "/"
+            for prefix in self.redirect_exempt
+        )
+
     def redirect(self, environ: dict[str, Any], path: str) -> Answer:
         """The redirect of an http request to https: same host, path and query,
         with the headers of every response; a 400 for a ``Host`` that is not a
         host."""
-        host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "")
-        if not _HOST.fullmatch(host):
-            return _BAD_HOST
-        if host.endswith(":80"):
-            host = host[:-3]
+        host = _host(environ.get("HTTP_HOST") or environ.get("SERVER_NAME", ""))
+        if host is None:
+            refused, plain, page = _BAD_HOST
+            return refused, [*plain, *self.fixed], page
+        if not path.startswith("/"):  # "GET @evil.example": never a new authority
+            path = "/" + path
         target = "https://" + host + quote(_bytes(path), safe=_PATH_SAFE)
         query = environ.get("QUERY_STRING")
         if query:

@@ -20,14 +20,15 @@ _DIRECTIVE = re.compile(r"[a-z][a-z0-9-]*")
 _SOURCE = re.compile(r"[!-+\--:<-~]+")
 _POLICY = re.compile(r"[ -~]+")
 _FEATURE = re.compile(r"[a-z][a-z0-9-]*")
-_ORIGIN = re.compile(
-    r"https?://[A-Za-z0-9.\-]+(?::\d{1,5})?|https?://\*\.[A-Za-z0-9.\-]+"
-)
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_ORIGIN = re.compile(rf"https?://(?:\*\.)?{_LABEL}(?:\.{_LABEL})*(?::[0-9]{{1,5}})?")
 
 
 def _sources(value: Any) -> list[str] | None:
     """A directive's sources: a string (split on spaces) or a list of strings."""
     if isinstance(value, str):
+        if not _POLICY.fullmatch(value):  # a control character, non-ASCII
+            return None
         value = value.split()
     if not isinstance(value, list | tuple) or not all(
         isinstance(source, str) and _SOURCE.fullmatch(source) for source in value
@@ -100,9 +101,10 @@ class PermissionsPolicy(Option[str]):
                     items.append(f'"{origin}"')
                 else:
                     return REFUSED
-            parts.append(
-                f"{feature}=*" if items == ["*"] else f"{feature}=({' '.join(items)})"
-            )
+            if "*" in items and len(items) > 1:  # * is the whole allowlist or none
+                return REFUSED
+            listed = "*" if items == ["*"] else f"({' '.join(items)})"
+            parts.append(f"{feature}={listed}")
         return ", ".join(parts)
 
     def convert(self, text: str, here: Path) -> str:
