@@ -428,3 +428,14 @@ def test_a_429_is_logged_at_no_level_above_info(
     with caplog.at_level(logging.DEBUG, logger="middleware.rate_limit"):
         statuses(RateLimit("1/minute")(hello), 3)
     assert not [r for r in caplog.records if r.levelno > logging.INFO]
+
+
+def test_two_strategies_on_one_redis_keep_their_own_records(redis_url: str) -> None:
+    """Found by the benchmark: the same limit and key counted by a fixed and a
+    moving window in one Redis shared a key of two types; Redis answered
+    WRONGTYPE and every request got the store-error 503."""
+    address = some_address()
+    fixed = RateLimit("2/minute", store=redis_url, strategy="fixed-window")(hello)
+    moving = RateLimit("2/minute", store=redis_url, strategy="moving-window")(hello)
+    assert statuses(fixed, 3, address=address) == ["200", "200", "429"]
+    assert statuses(moving, 3, address=address) == ["200", "200", "429"]

@@ -30,6 +30,9 @@ STRATEGIES = {
     "moving-window": "MovingWindowRateLimiter",
     "sliding-window-counter": "SlidingWindowCounterRateLimiter",
 }
+# Before each key in the store, with the strategy: in one Redis, the same limit
+# counted by two strategies keeps two records (a fixed window's counter is not a
+# moving window's list: Redis answered WRONGTYPE).
 _NAMESPACE = "middleware.rate_limit"
 _TOO_MANY = status_pages("429 Too Many Requests", "Too many requests.")
 _UNAVAILABLE = status_pages(
@@ -194,6 +197,7 @@ class RateLimit(Middleware):
         storage = make_storage(self.store)
         limiter_class = getattr(library.strategies, STRATEGIES[self.strategy])
         self._limiter = limiter_class(storage)
+        self._namespace = f"{_NAMESPACE}/{self.strategy}"
         self._store_name = describe(self.store)
         self._tracked = Tracked(self._forget) if self.store == "memory" else None
         self._policy = ", ".join(
@@ -206,7 +210,7 @@ class RateLimit(Middleware):
 
     def _forget(self, identifier: str) -> None:
         for item in self.items:
-            self._limiter.clear(item, _NAMESPACE, identifier)
+            self._limiter.clear(item, self._namespace, identifier)
 
     def is_exempt(self, environ: WSGIEnvironment) -> bool:
         path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
@@ -244,11 +248,11 @@ class RateLimit(Middleware):
                 self._tracked.see(identifier)
             over = None
             for item in self.items:
-                if not limiter.hit(item, _NAMESPACE, identifier):
+                if not limiter.hit(item, self._namespace, identifier):
                     over = item
                     break
             stats = [
-                (item, limiter.get_window_stats(item, _NAMESPACE, identifier))
+                (item, limiter.get_window_stats(item, self._namespace, identifier))
                 for item in self.items
             ]
         except Exception as exc:
