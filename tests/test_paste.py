@@ -108,6 +108,8 @@ def test_every_factory_by_entry_point(tmp_path: Path) -> None:
         [filter:basic_auth]
         use = egg:wsgi-middleware-toolkit#basic_auth
         htpasswd = {HTPASSWD}
+        throttle_store = memory
+        on_store_error = allow
         [filter:session]
         use = egg:wsgi-middleware-toolkit#session
         secret = {SECRET}
@@ -145,6 +147,8 @@ def test_every_factory_by_entry_point(tmp_path: Path) -> None:
         "fixed-window",
     )
     assert (limit.exempt, limit.on_store_error) == (("/healthz",), "allow")
+    auth = next(m for m in layers(app) if isinstance(m, BasicAuth))
+    assert (auth.throttle_store, auth.on_store_error) == ("memory", "allow")
     assert set(FACTORIES) == {
         "proxy_headers",
         "rate_limit",
