@@ -63,13 +63,11 @@ def address(text: str) -> str | None:
     """An IP address as a proxy writes it (``192.0.2.1``, ``192.0.2.1:5000``,
     ``2001:db8::1``, ``[2001:db8::1]``, ``[2001:db8::1]:5000``), without its port,
     in its canonical spelling; None for anything else (``unknown``, a name)."""
-    try:  # the common case first: a bare IPv4 address, spelled canonically
-        socket.inet_pton(socket.AF_INET, text)
-    except OSError:
-        pass
-    except ValueError:  # an embedded NUL
-        return None
-    else:
+    if ":" not in text:  # IPv4, the common case: canonical spelling only
+        try:
+            socket.inet_pton(socket.AF_INET, text)
+        except (OSError, ValueError):  # ValueError: an embedded NUL
+            return None
         return text
     if text.startswith("["):
         end = text.find("]")
@@ -80,7 +78,7 @@ def address(text: str) -> str | None:
     if text.count(":") == 1:  # IPv4 with a port
         name, _, number = text.partition(":")
         return _ip(name, version=4) if _digits(number) else None
-    return _ip(text)
+    return _ip(text, version=6)
 
 
 def _ip(text: str, version: int | None = None) -> str | None:
