@@ -13,7 +13,7 @@ import pytest
 import middleware
 
 PACKAGE = Path(middleware.__file__).parent
-SHARED = {"wsgi", "http", "options", "proxy"}
+SHARED = {"wsgi", "http", "options", "proxy", "backends"}
 # What sits above the middleware and may import them.
 EDGE = {"__init__", "paste", "__main__", "compose", "testing"}
 LIMIT = 420

@@ -13,6 +13,7 @@ import random
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -340,7 +341,12 @@ def test_a_killed_redis_gets_the_documented_answer_and_a_restart_recovers(
     if status == "503":
         assert down.header("Retry-After") == "1"
     assert f"the store {url} failed" in caplog.text
+    # For a second after a failure the store is not asked (the same answer, at
+    # once, no more error lines): a frozen Redis costs one timeout a second.
+    assert (ask(app).status or "")[:3] == status
+    assert caplog.text.count("failed (") == 1
     start()  # the same port, no persistence: the counts start again
+    time.sleep(1.1)
     assert statuses(app, 3) == ["200", "200", "429"]
 
 
@@ -355,6 +361,7 @@ def test_a_frozen_redis_fails_fast_and_recovers(own_redis: tuple[str, Any]) -> N
     finally:
         os.kill(proc.pid, signal.SIGCONT)
     assert frozen.status == "503 Service Unavailable"
+    time.sleep(1.1)  # the breaker's second
     after = statuses(app, 2)
     # Recovered: answers again, and the count survived the freeze. The request
     # sent during it may have been counted when Redis resumed (it read the
@@ -439,3 +446,92 @@ def test_two_strategies_on_one_redis_keep_their_own_records(redis_url: str) -> N
     moving = RateLimit("2/minute", store=redis_url, strategy="moving-window")(hello)
     assert statuses(fixed, 3, address=address) == ["200", "200", "429"]
     assert statuses(moving, 3, address=address) == ["200", "200", "429"]
+
+
+# -- found by review -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("remote", "key"),
+    [
+        ("::ffff:192.0.2.1", "192.0.2.1"),  # a dual-stack server's IPv4 client
+        ("::ffff:192.0.2.2", "192.0.2.2"),
+        ("::1", "::1"),
+        ("64:ff9b::c000:201", "64:ff9b::c000:201"),  # NAT64: one IPv4 client each
+        ("2001:db8:1:2::1", "2001:db8:1:2::/64"),
+        ("192.0.2.1", "192.0.2.1"),
+        ("", None),
+    ],
+)
+def test_address_keys(remote: str, key: str | None) -> None:
+    """Before: every IPv4 client of a dual-stack server (::ffff:a.b.c.d) shared
+    the one key ::/64, so one client could get them all refused."""
+    from middleware.rate_limit import address_key
+
+    assert address_key({"REMOTE_ADDR": remote}) == key
+
+
+def test_a_key_whose_str_raises_is_logged_and_not_limited(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Odd:
+        def __str__(self) -> str:
+            raise RuntimeError("no text")
+
+    app = RateLimit("1/minute", key=lambda environ: Odd())(hello)  # type: ignore[arg-type,return-value]
+    assert statuses(app, 2) == ["200", "200"]
+    assert "raised; not limited" in caplog.text
+
+
+def test_a_key_with_a_lone_surrogate_is_counted_on_redis(redis_url: str) -> None:
+    """Before: only keys over 64 characters were digested; a short one with a
+    lone surrogate could not be sent to Redis (a 503 on every request)."""
+    odd = "k\udcff" + str(random.getrandbits(32))
+    app = RateLimit("2/minute", store=redis_url, key=lambda environ: odd)(hello)
+    assert statuses(app, 3) == ["200", "200", "429"]
+
+
+@pytest.mark.parametrize(
+    "limits", ["99999999999999999999999/second", "1/100000000000 years", "0/second"]
+)
+def test_limits_redis_and_the_fields_cannot_hold_are_refused(limits: str) -> None:
+    with pytest.raises(ValueError, match="limits: each limit allows 1 to 10"):
+        RateLimit(limits)
+
+
+def test_an_exempt_prefix_with_a_trailing_slash_exempts_the_path_itself() -> None:
+    app = RateLimit("1/minute", exempt=["/healthz/"])(hello)
+    assert statuses(app, 3, path="/healthz") == ["200"] * 3
+
+
+def test_a_redis_client_that_could_hang_or_is_async_is_refused() -> None:
+    import redis
+    import redis.asyncio
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    with pytest.raises(ValueError, match="store: this redis client could hold"):
+        RateLimit("1/second", store=redis.Redis(port=1))  # 5 s, 10 retries
+    no_timeout = redis.Redis(port=1, socket_timeout=None, socket_connect_timeout=None)
+    with pytest.raises(ValueError, match="for ever"):
+        RateLimit("1/second", store=no_timeout)
+    with pytest.raises(ValueError, match="store: expected 'memory'"):
+        RateLimit("1/second", store=redis.asyncio.Redis(port=1))
+    ok = redis.Redis(
+        port=1,
+        socket_timeout=0.5,
+        socket_connect_timeout=0.5,
+        retry=Retry(NoBackoff(), 0),
+    )
+    RateLimit("1/second", store=ok)
+
+
+def test_a_password_in_the_url_query_is_not_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    port = free_port()  # nothing listens: every count fails
+    app = RateLimit("1/second", store=f"redis://127.0.0.1:{port}/0?password=hunter2")(
+        hello
+    )
+    assert statuses(app, 1) == ["503"]
+    assert "hunter2" not in caplog.text and f"redis://127.0.0.1:{port}/0" in caplog.text

@@ -12,6 +12,7 @@ import http.client
 import multiprocessing
 import os
 import random
+import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -166,3 +167,53 @@ def test_a_killed_throttle_store_gets_the_documented_answer(
         assert ask(app, "right", "10.7.0.1") == status
         assert "the throttle store redis://127.0.0.1" in caplog.text
     _ = stop  # the fixture stops what is left by its PID
+
+
+def test_a_count_without_an_expiry_is_given_one(redis_url: str) -> None:
+    """Found by review: the scripts set the expiry only on a count's first
+    increment, so a key left without one (a PEXPIRE that failed) never expired
+    and its address was never throttled again. Now any key found without an
+    expiry gets one."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    address = f"10.6.{random.randrange(256)}.{random.randrange(256)}"
+    key = f"middleware.auth:a:{address}"
+    client.set(key, 5)  # at max_failures, and no expiry
+    app = _auth(redis_url)
+    assert ask(app, "no", address) == "429"
+    assert 0 < client.pttl(key) <= 300_000
+    client.close()
+
+
+def test_a_frozen_throttle_store_costs_one_timeout_and_one_line_a_second(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found by review: with Redis frozen, "allow" and lock_users, a login waited
+    out attempt, forgive and clear, 0.5 s each. After one failure the store is
+    not asked for a second: one error line, one timeout."""
+    import redis
+
+    with redis_server(tmp_path) as url:
+        app = BasicAuth(
+            users={"bob": make_bcrypt(b"right", 4)},
+            max_failures=3,
+            throttle_store=url,
+            on_store_error="allow",
+            lock_users=True,
+            cache_ttl=0,
+        )(whoami)
+        pid = int(redis.Redis.from_url(url).info("server")["process_id"])
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            answers = [ask(app, "right", "10.5.0.1") for _ in range(3)]
+        finally:
+            os.kill(pid, signal.SIGCONT)
+    assert answers == ["200"] * 3
+    assert caplog.text.count("the throttle store") == 1
+
+
+def test_a_failure_window_redis_cannot_hold_is_refused(redis_url: str) -> None:
+    with pytest.raises(ValueError, match="failure_window: expected at most 10 years"):
+        BasicAuth(users={"bob": make_bcrypt(b"r", 4)},
+                  throttle_store=redis_url, failure_window=1e16)  # fmt: skip

@@ -14,24 +14,31 @@ import logging
 import math
 from typing import Any
 
+from ..backends import Breaker, redis_client, safe_url
+
 __all__ = ["ThrottleUnavailable", "RedisFailures"]
 
 log = logging.getLogger("middleware.auth")
 
-#: Seconds to connect and for each reply, as the session and rate-limit stores.
-TIMEOUT = 0.5
 
 # KEYS: the throttle keys; ARGV: maximum, window (ms). 0 when the attempt may
 # run (then counted against every key), else the milliseconds left to wait.
+# A key found without an expiry (PTTL -1: a PEXPIRE that never ran) is given
+# one, so no count lives forever.
 _ATTEMPT = """
 for i, key in ipairs(KEYS) do
   if tonumber(redis.call('GET', key) or '0') >= tonumber(ARGV[1]) then
     local left = redis.call('PTTL', key)
+    if left == -1 then
+      redis.call('PEXPIRE', key, ARGV[2])
+      left = tonumber(ARGV[2])
+    end
     if left > 0 then return left end
   end
 end
 for i, key in ipairs(KEYS) do
-  if redis.call('INCR', key) == 1 then redis.call('PEXPIRE', key, ARGV[2]) end
+  redis.call('INCR', key)
+  if redis.call('PTTL', key) < 0 then redis.call('PEXPIRE', key, ARGV[2]) end
 end
 return 0
 """
@@ -42,7 +49,8 @@ end
 return 0
 """
 _ADD = """
-if redis.call('INCR', KEYS[1]) == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+redis.call('INCR', KEYS[1])
+if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return 0
 """
 _RETRY = """
@@ -71,41 +79,47 @@ class RedisFailures:
     def __init__(
         self, window: float, store: Any, deny: bool, prefix: str = "middleware.auth:"
     ) -> None:
-        import redis
-
+        if not 0 < window <= 10 * 365 * 86400:  # what PEXPIRE takes, and sense
+            raise ValueError(
+                "failure_window: expected at most 10 years with a Redis "
+                f"throttle_store, got {window!r}"
+            )
         self.window = window
         self._window_ms = max(int(window * 1000), 1)
-        self.client = (
-            redis.Redis.from_url(
-                store, socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT
-            )
-            if isinstance(store, str)
-            else store
-        )
+        self.client = redis_client("throttle_store", store)
+        self._breaker = Breaker()
         self.deny = deny
         self.prefix = prefix
         self._attempt = self.client.register_script(_ATTEMPT)
         self._forgive = self.client.register_script(_FORGIVE)
         self._add = self.client.register_script(_ADD)
         self._retry = self.client.register_script(_RETRY)
-        self._name = (
-            store.split("@")[-1] if isinstance(store, str) else "a redis client"
-        )
+        self._name = safe_url(store) if isinstance(store, str) else "a redis client"
 
     def _run(self, script: Any, keys: list[str], args: list[Any], refuse: bool) -> int:
+        """Run *script*; on a failure (or within a second of one, when Redis is
+        not asked: one timeout a second, not one per call) raise
+        :class:`ThrottleUnavailable` if *refuse* and ``deny``, else return 0."""
+        if self._breaker.closed():
+            if self.deny and refuse:
+                raise ThrottleUnavailable("the throttle store failed just now")
+            return 0
         try:
-            return int(script(keys=[self.prefix + key for key in keys], args=args))
+            result = int(script(keys=[self.prefix + key for key in keys], args=args))
         except Exception as exc:  # redis-py's errors, a timeout, a refused script
+            self._breaker.failed()
             log.error(
-                "BasicAuth: the throttle store %s failed (%s: %s); %s",
+                "BasicAuth: the throttle store %s failed (%s: %s); %s for a second",
                 self._name,
                 type(exc).__name__,
                 exc,
-                "answered 503" if self.deny and refuse else "not throttled",
+                "answering 503" if self.deny else "not throttling",
             )
             if self.deny and refuse:
                 raise ThrottleUnavailable(str(exc)) from exc
             return 0
+        self._breaker.worked()
+        return result
 
     def add(self, key: str, now: float) -> None:
         self._run(self._add, [key], [self._window_ms], refuse=False)
@@ -127,7 +141,10 @@ class RedisFailures:
         return math.ceil(left / 1000) if left else 0
 
     def clear(self, key: str) -> None:
+        if self._breaker.closed():
+            return
         try:
             self.client.delete(self.prefix + key)
         except Exception as exc:
+            self._breaker.failed()
             log.error("BasicAuth: the throttle store %s failed: %s", self._name, exc)

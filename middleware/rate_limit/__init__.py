@@ -6,8 +6,9 @@ engine of Flask-Limiter and slowapi) doing the counting.
 
 from __future__ import annotations
 
+from ..backends import REDIS_TIMEOUT
 from .middleware import STRATEGIES, RateLimit, address_key, user_key
-from .storage import KEY_LIMIT, REDIS_TIMEOUT
+from .storage import KEY_LIMIT
 
 __all__ = [
     "KEY_LIMIT",

@@ -14,6 +14,7 @@ from hashlib import blake2b
 from pathlib import Path
 from typing import Any, ClassVar
 
+from ..backends import Breaker
 from ..http import prefers_json
 from ..options import REFUSED, Choice, Names, Option, Text, import_dotted
 from ..proxy import Middleware, Responder
@@ -34,6 +35,7 @@ STRATEGIES = {
 # counted by two strategies keeps two records (a fixed window's counter is not a
 # moving window's list: Redis answered WRONGTYPE).
 _NAMESPACE = "middleware.rate_limit"
+YEAR = 365 * 86400
 _TOO_MANY = status_pages("429 Too Many Requests", "Too many requests.")
 _UNAVAILABLE = status_pages(
     "503 Service Unavailable", "The rate limit cannot be checked now."
@@ -52,7 +54,16 @@ def address_key(environ: WSGIEnvironment) -> str | None:
         packed = socket.inet_pton(socket.AF_INET6, remote)
     except (OSError, ValueError):
         return remote
+    if packed[:12] == _MAPPED:  # a dual-stack server's IPv4 client
+        return socket.inet_ntop(socket.AF_INET, packed[12:])
+    if packed[:12] == _NAT64 or packed == _LOOPBACK:  # one host each, not a /64
+        return socket.inet_ntop(socket.AF_INET6, packed)
     return socket.inet_ntop(socket.AF_INET6, packed[:8] + bytes(8)) + "/64"
+
+
+_MAPPED = bytes(10) + b"\xff\xff"  # ::ffff:0:0/96
+_NAT64 = bytes.fromhex("0064ff9b") + bytes(8)  # 64:ff9b::/96, IPv4 behind NAT64
+_LOOPBACK = bytes(15) + b"\x01"
 
 
 def user_key(environ: WSGIEnvironment) -> str | None:
@@ -183,10 +194,18 @@ class RateLimit(Middleware):
             ) from None
         if not self.items:
             raise ValueError(f"limits: expected at least one limit, got {limits!r}")
+        for item in self.items:  # what Redis and the header fields can hold
+            if not (1 <= item.amount <= 10**9 and 1 <= item.get_expiry() <= 10 * YEAR):
+                raise ValueError(
+                    f"limits: each limit allows 1 to 10**9 requests in 1 second to "
+                    f"10 years, got {item.amount} per {item.get_expiry()} s in "
+                    f"{limits!r}"
+                )
         self.key = options["key"].check("key", key)
         self.store = options["store"].check("store", store)
         self.strategy: str = options["strategy"].check("strategy", strategy)
-        self.exempt: tuple[str, ...] = options["exempt"].check("exempt", exempt)
+        exempt = options["exempt"].check("exempt", exempt)
+        self.exempt: tuple[str, ...] = tuple(p.rstrip("/") or "/" for p in exempt)
         self.on_store_error: str = options["on_store_error"].check(
             "on_store_error", on_store_error
         )
@@ -199,6 +218,7 @@ class RateLimit(Middleware):
         self._limiter = limiter_class(storage)
         self._namespace = f"{_NAMESPACE}/{self.strategy}"
         self._store_name = describe(self.store)
+        self._breaker = Breaker()
         self._tracked = Tracked(self._forget) if self.store == "memory" else None
         self._policy = ", ".join(
             f'"{_name(item)}";q={item.amount};w={item.get_expiry()}'
@@ -217,7 +237,7 @@ class RateLimit(Middleware):
         if "/." in path or "//" in path:  # dot segments or empty ones: never exempt
             return False
         return any(
-            path == prefix or path.startswith(prefix.rstrip("/") + "/")
+            path == prefix or path.startswith(prefix + "/") or prefix == "/"
             for prefix in self.exempt
         )
 
@@ -227,22 +247,25 @@ class RateLimit(Middleware):
         """Count one request: ``(the answer, or None to call the app; the
         fields to add to the app's response)``."""
         try:
-            identifier: object = self._key(environ)
+            found: object = self._key(environ)
+            if found is None:
+                return None, ()
+            identifier = found if isinstance(found, str) else str(found)
         except Exception:
             log.exception(
                 "RateLimit: the key function %r raised; not limited", self.key
             )
             return None, ()
-        if identifier is None:
-            return None, ()
-        if not isinstance(identifier, str):
-            identifier = str(identifier)
-        if len(identifier) > 64:  # keys stay short whatever the request holds
+        # Keys stay short and storable whatever the request holds (a lone
+        # surrogate cannot be sent to Redis).
+        if len(identifier) > 64 or not identifier.isascii():
             digest = blake2b(
                 identifier.encode("utf-8", "surrogatepass"), digest_size=16
             )
             identifier = "#" + digest.hexdigest()
         limiter = self._limiter
+        if self._breaker.closed():  # failed within the last second: not asked
+            return self._store_failed(environ, None), ()
         try:
             if self._tracked is not None:
                 self._tracked.see(identifier)
@@ -256,7 +279,9 @@ class RateLimit(Middleware):
                 for item in self.items
             ]
         except Exception as exc:
+            self._breaker.failed()
             return self._store_failed(environ, exc), ()
+        self._breaker.worked()
         now = time.time()
         # The field names the limit with the least left (the soonest reset on a tie).
         item, window = min(stats, key=lambda s: (s[1].remaining, s[1].reset_time))
@@ -278,14 +303,19 @@ class RateLimit(Middleware):
         )
         return answer, ()
 
-    def _store_failed(self, environ: WSGIEnvironment, exc: Exception) -> Answer | None:
-        log.error(
-            "RateLimit: the store %s failed (%s: %s); %s",
-            self._store_name,
-            type(exc).__name__,
-            exc,
-            "answered 503" if self.on_store_error == "deny" else "let the request in",
-        )
+    def _store_failed(
+        self, environ: WSGIEnvironment, exc: Exception | None
+    ) -> Answer | None:
+        """The answer while the store fails; *exc* is logged (None: the breaker
+        is open, the failure already logged)."""
+        if exc is not None:
+            log.error(
+                "RateLimit: the store %s failed (%s: %s); %s for a second",
+                self._store_name,
+                type(exc).__name__,
+                exc,
+                "answering 503" if self.on_store_error == "deny" else "not limiting",
+            )
         if self.on_store_error == "allow":
             return None
         status, headers, body = _page(environ, _UNAVAILABLE)

@@ -9,18 +9,16 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+from ..backends import redis_client, safe_url
+
 __all__ = [
     "KEY_LIMIT",
-    "REDIS_TIMEOUT",
     "Tracked",
     "describe",
     "load_limits",
     "make_storage",
 ]
 
-#: Seconds a Redis store waits to connect and for each reply (as the session
-#: store's): a frozen Redis fails a request in this time, it does not hold it.
-REDIS_TIMEOUT = 0.5
 #: Identifiers a memory store tracks at most; past it, the one seen least recently
 #: is forgotten (its counts start again).
 KEY_LIMIT = 100_000
@@ -42,22 +40,14 @@ def load_limits() -> Any:
 
 def make_storage(store: Any) -> Any:
     """The ``limits`` storage for *store*: ``"memory"``, a ``redis://``,
-    ``rediss://`` or ``unix://`` URL (connect and reply timeouts of
-    :data:`REDIS_TIMEOUT`), or a ``redis.Redis`` client (its pool and timeouts)."""
+    ``rediss://`` or ``unix://`` URL, or a ``redis.Redis`` client with timeouts
+    (:func:`~middleware.backends.redis_client`)."""
     limits = load_limits()
     if store == "memory":
         return limits.storage.MemoryStorage()
-    if isinstance(store, str):
-        import redis
-
-        client = redis.Redis.from_url(
-            store, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT
-        )
-        return limits.storage.RedisStorage(
-            "redis://", connection_pool=client.connection_pool
-        )
+    client = redis_client("store", store)
     return limits.storage.RedisStorage(
-        "redis://", connection_pool=store.connection_pool
+        "redis://", connection_pool=client.connection_pool
     )
 
 
@@ -67,13 +57,10 @@ def describe(store: Any) -> str:
     if store == "memory":
         return "memory"
     if isinstance(store, str):
-        scheme, sep, rest = store.partition("://")
-        userinfo, at, host = rest.rpartition("@")
-        if at and ":" in userinfo:
-            return f"{scheme}{sep}{userinfo.split(':', 1)[0]}:***@{host}"
-        return store
+        return safe_url(store)
     kwargs = store.connection_pool.connection_kwargs
-    return f"redis client {kwargs.get('host', '?')}:{kwargs.get('port', '?')}"
+    where = kwargs.get("path") or f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}"
+    return f"redis client {where}"
 
 
 class Tracked:
