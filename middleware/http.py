@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterable
 
 from webob.acceptparse import AcceptValidHeader, create_accept_header
 
@@ -21,6 +22,8 @@ __all__ = [
     "accepted_encodings",
     "escape",
     "prefers_json",
+    "prefixes",
+    "under",
 ]
 
 #: RFC 9110, section 5.6.2: a token (header field names, cookie names, media types).
@@ -108,6 +111,26 @@ def _accepted(header: str | None, available: tuple[str, ...]) -> tuple[str, ...]
 
 
 _remembered = functools.lru_cache(maxsize=512)(_accepted)
+
+
+def under(path: str, prefixes: tuple[str, ...]) -> bool:
+    """Whether *path* lies under one of *prefixes* (each without its trailing
+    ``/``, as :func:`prefixes` keeps them), by whole segments: ``/healthz`` holds
+    ``/healthz`` and ``/healthz/db``, not ``/healthzX``. A path with a dot segment
+    or an empty one is under none (``/healthz/../admin``), since servers differ in
+    whether they resolve those. The exempt rule of BasicAuth, RateLimit and
+    SecurityHeaders."""
+    if not prefixes or "/." in path or "//" in path:
+        return False
+    return any(
+        path == prefix or path.startswith(prefix + "/") or prefix == "/"
+        for prefix in prefixes
+    )
+
+
+def prefixes(paths: Iterable[str]) -> tuple[str, ...]:
+    """*paths* as :func:`under` takes them: without a trailing ``/`` (``/`` kept)."""
+    return tuple(path.rstrip("/") or "/" for path in paths)
 
 
 def prefers_json(accept: str | None) -> bool:

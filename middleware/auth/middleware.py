@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..http import escape, prefers_json
+from ..http import escape, prefers_json, prefixes, under
 from ..options import (
     REFUSED,
     Choice,
@@ -190,7 +190,7 @@ class BasicAuth(Middleware):
             options["check"].check("check", check)
         self._check = check
         exempt = options["exempt"].check("exempt", exempt)
-        self.exempt = tuple(p.rstrip("/") or "/" for p in exempt)
+        self.exempt = prefixes(exempt)
         self.cache_ttl: float = options["cache_ttl"].check("cache_ttl", cache_ttl)
         self.cache_size: int = options["cache_size"].check("cache_size", cache_size)
         self.max_failures: int | None = options["max_failures"].check(
@@ -345,12 +345,7 @@ class BasicAuth(Middleware):
 
     def _is_exempt(self, environ: WSGIEnvironment) -> bool:
         path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
-        if "/." in path or "//" in path:  # dot segments or empty ones: never exempt
-            return False
-        return any(
-            path == prefix or path.startswith(prefix + "/") or prefix == "/"
-            for prefix in self.exempt
-        )
+        return under(path, self.exempt)
 
     def _refuse(self, environ: WSGIEnvironment) -> Answer:
         status, headers, body = _page(environ, _UNAUTHORIZED)

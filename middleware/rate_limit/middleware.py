@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ..backends import Breaker
-from ..http import prefers_json
+from ..http import prefers_json, prefixes, under
 from ..options import REFUSED, Choice, Names, Option, Text, import_dotted
 from ..proxy import Middleware, Responder
 from ..wsgi import Answer, Headers, WSGIEnvironment, status_pages
@@ -205,7 +205,7 @@ class RateLimit(Middleware):
         self.store = options["store"].check("store", store)
         self.strategy: str = options["strategy"].check("strategy", strategy)
         exempt = options["exempt"].check("exempt", exempt)
-        self.exempt: tuple[str, ...] = tuple(p.rstrip("/") or "/" for p in exempt)
+        self.exempt: tuple[str, ...] = prefixes(exempt)
         self.on_store_error: str = options["on_store_error"].check(
             "on_store_error", on_store_error
         )
@@ -234,12 +234,7 @@ class RateLimit(Middleware):
 
     def is_exempt(self, environ: WSGIEnvironment) -> bool:
         path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
-        if "/." in path or "//" in path:  # dot segments or empty ones: never exempt
-            return False
-        return any(
-            path == prefix or path.startswith(prefix + "/") or prefix == "/"
-            for prefix in self.exempt
-        )
+        return under(path, self.exempt)
 
     def count(
         self, environ: WSGIEnvironment

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from typing import Any, ClassVar
 from urllib.parse import quote
 
+from ..http import prefixes, under
 from ..options import Choice, Flag, Names, Option, Seconds
 from ..proxy import Middleware, Responder
 from ..wsgi import Answer, Headers, status_page
@@ -197,7 +198,7 @@ class SecurityHeaders(Middleware):
                 f"(the browser would get it literally), got "
                 f"{self.content_security_policy!r}"
             )
-        self.redirect_exempt = tuple(p.rstrip("/") or "/" for p in self.redirect_exempt)
+        self.redirect_exempt = prefixes(self.redirect_exempt)
         if self.csp_nonce and NONCE not in (self.content_security_policy or ""):
             raise ValueError(
                 "csp_nonce: the content_security_policy has no {nonce} to fill "
@@ -226,12 +227,7 @@ class SecurityHeaders(Middleware):
     def is_exempt(self, path: str) -> bool:
         """Whether *path* is under a ``redirect_exempt`` prefix (whole segments; a
         path with dot segments or an empty segment never is)."""
-        if not self.redirect_exempt or "/." in path or "//" in path:
-            return False
-        return any(
-            path == prefix or path.startswith(prefix + "/") or prefix == "/"
-            for prefix in self.redirect_exempt
-        )
+        return under(path, self.redirect_exempt)
 
     def redirect(self, environ: dict[str, Any], path: str) -> Answer:
         """The redirect of an http request to https: same host, path and query,

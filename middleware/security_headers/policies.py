@@ -24,6 +24,12 @@ _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _ORIGIN = re.compile(rf"https?://(?:\*\.)?{_LABEL}(?:\.{_LABEL})*(?::[0-9]{{1,5}})?")
 
 
+def _header_value(value: str) -> Any:
+    """A policy given as its header value: printable ASCII, not empty."""
+    text = value.strip()
+    return text if text and _POLICY.fullmatch(text) else REFUSED
+
+
 def _sources(value: Any) -> list[str] | None:
     """A directive's sources: a string (split on spaces) or a list of strings."""
     if isinstance(value, str):
@@ -51,8 +57,7 @@ class ContentSecurityPolicy(Option[str]):
 
     def accept(self, value: Any) -> Any:
         if isinstance(value, str):
-            text = value.strip()
-            return text if text and _POLICY.fullmatch(text) else REFUSED
+            return _header_value(value)
         if not isinstance(value, dict) or not value:
             return REFUSED
         parts = []
@@ -81,8 +86,7 @@ class PermissionsPolicy(Option[str]):
 
     def accept(self, value: Any) -> Any:
         if isinstance(value, str):
-            text = value.strip()
-            return text if text and _POLICY.fullmatch(text) else REFUSED
+            return _header_value(value)
         if not isinstance(value, dict) or not value:
             return REFUSED
         parts = []
