@@ -7,8 +7,10 @@ address), else with waitress on 127.0.0.1:8080. Logging is set up from the ini's
 ``[loggers]`` sections when present, else every INFO line (access lines included)
 goes to standard error. The ini file's directory is put on ``sys.path``, so
 ``use = call:myapp:make_app`` finds a module next to it. Ctrl-C (or SIGTERM) stops
-it cleanly. A missing file, a missing section or a factory error prints one line
-and exits with status 2.
+it cleanly. Before serving it prints, on standard error, the address it listens
+on and the stack it built, outermost layer first (:func:`middleware.describe`). A
+missing file, a missing section or a factory error prints one line and exits with
+status 2.
 
 ``htpasswd`` adds a user to an htpasswd file, or changes their password, with a
 bcrypt hash (the file is created if missing). The password is asked for twice on
@@ -33,6 +35,7 @@ from types import FrameType
 from typing import Any
 
 from .auth.passwords import BCRYPT_MAX_BYTES, make_bcrypt
+from .compose import describe
 
 
 def htpasswd(path: Path, user: str, password: str, rounds: int = 12) -> bool:
@@ -119,6 +122,17 @@ def _setup_logging(config: Path) -> None:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
 
 
+def _address(server: Any, host: str | None, port: int | None) -> str:
+    """Where the server will listen, as URLs: what a user opens."""
+    if server is None:
+        return f"http://{host or '127.0.0.1'}:{port or 8080}"
+    conf = server.local_conf
+    listen = conf.get("listen")
+    if listen:
+        return " ".join(f"http://{where}" for where in listen.split())
+    return f"http://{conf.get('host', '0.0.0.0')}:{conf.get('port', '8080')}"
+
+
 def _terminate(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
@@ -147,6 +161,11 @@ def serve(config: Path, name: str, host: str | None, port: int | None) -> int:
     except (ValueError, configparser.Error, KeyError) as exc:  # logging sections
         print(f"error: {config}: {exc}", file=sys.stderr)
         return 2
+    print(
+        f"serving {_address(server, host, port)}, the stack outermost first:",
+        file=sys.stderr,
+    )
+    print(describe(app), file=sys.stderr, flush=True)
     signal.signal(signal.SIGTERM, _terminate)
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C, or SIGTERM above
         runner(app)

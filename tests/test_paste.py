@@ -478,3 +478,6 @@ def test_the_demo_pipeline_over_real_http(kind: str, tmp_path: Path) -> None:
     assert "RuntimeError: boom" in text  # the traceback is logged
     if kind == "serve":
         assert text.rstrip().endswith("stopped")  # SIGTERM stops it cleanly
+        # It says where it listens and what it built, outermost first.
+        assert f"serving http://127.0.0.1:{port}, the stack outermost first:" in text
+        assert "1. ProxyHeaders(hops=1" in text and "2. SecurityHeaders(" in text
