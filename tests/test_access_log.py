@@ -491,3 +491,50 @@ def test_bad_configuration_names_the_option(
 ) -> None:
     with pytest.raises(ValueError, match="^" + message.replace("(", r"\(")):
         AccessLog(**kwargs)
+
+
+# -- nothing configured: standard error (issue 22, item 5) ----------------------------
+
+UNCONFIGURED = """
+import sys
+from middleware import AccessLog
+from middleware.testing import make_environ, run
+
+def hello(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"hi"]
+
+fallback = sys.argv[1] == "on"
+app = AccessLog(format="{m} {U} {s}", stderr_fallback=fallback)(hello)
+run(app, make_environ("GET", "/seen"))
+if sys.argv[2] == "configure":
+    import logging
+    logging.basicConfig(level=logging.INFO, format="logged: %(message)s")
+    import time
+    time.sleep(1.1)  # the fallback looks once a second
+    run(app, make_environ("GET", "/after"))
+"""
+
+
+@pytest.mark.parametrize(
+    ("fallback", "configure", "expected"),
+    [
+        ("on", "no", ["GET /seen 200"]),  # before: nothing at all
+        ("off", "no", []),
+        ("on", "configure", ["GET /seen 200", "logged: GET /after 200"]),
+    ],
+)
+def test_with_no_logging_configured_lines_go_to_stderr(
+    fallback: str, configure: str, expected: list[str]
+) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", UNCONFIGURED, fallback, configure],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines() == expected

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import sys
 import time
 from typing import Any, ClassVar
 
@@ -173,6 +174,11 @@ class AccessLog(Middleware):
         letters, digits and ``._:/+=-``; anything else gets a fresh id) instead of
         generating one. Only behind a proxy that sets or strips that header.
     :param utc: time stamps in UTC instead of local time.
+    :param stderr_fallback: when nothing has configured a handler for the logger
+        or its parents (no ``logging.basicConfig``, no framework's setup), write
+        the lines to standard error instead, as gunicorn's ``--access-logfile -``
+        does: else Python drops them (its last-resort handler shows only
+        warnings). Looked at once a second. False turns it off.
 
     The request id goes to ``environ["middleware.request_id"]`` (ErrorCatcher shows
     it), to the response header, to :data:`request_id_var` for your own logging
@@ -188,6 +194,7 @@ class AccessLog(Middleware):
         "request_id_header": Text(r"[A-Za-z0-9-]+", expects="a header name"),
         "trust_request_id": Flag(),
         "utc": Flag(),
+        "stderr_fallback": Flag(),
     }
 
     def __init__(
@@ -198,6 +205,7 @@ class AccessLog(Middleware):
         request_id_header: str = "X-Request-ID",
         trust_request_id: bool = False,
         utc: bool = False,
+        stderr_fallback: bool = True,
     ) -> None:
         options = self.options
         self.logger: logging.Logger = options["logger"].check("logger", logger)
@@ -216,6 +224,22 @@ class AccessLog(Middleware):
         )
         self.utc: bool = options["utc"].check("utc", utc)
         self._clock = Clock(utc)
+        self.stderr_fallback: bool = options["stderr_fallback"].check(
+            "stderr_fallback", stderr_fallback
+        )
+        self._look = 0.0  # when to look again whether the logger has handlers
+        self._unconfigured = False
+
+    def _writes_to_stderr(self) -> bool:
+        """Whether lines go to standard error: the fallback is on and no handler
+        is configured for the logger or its parents (looked at once a second)."""
+        if not self.stderr_fallback:
+            return False
+        now = time.monotonic()
+        if now >= self._look:
+            self._look = now + 1.0
+            self._unconfigured = not self.logger.hasHandlers()
+        return self._unconfigured
 
     def client_address(self, environ: WSGIEnvironment) -> str:
         """The client as logged: ``REMOTE_ADDR`` (behind proxies, as
@@ -233,7 +257,8 @@ class AccessLog(Middleware):
         """
         logger = self.logger
         level = self.level
-        if not logger.isEnabledFor(level):
+        to_stderr = self._writes_to_stderr()
+        if not to_stderr and not logger.isEnabledFor(level):
             return
         duration = request._ended = time.perf_counter() - request.started
         environ = request.environ
@@ -288,6 +313,10 @@ class AccessLog(Middleware):
                 line = self._render(request)
             if error is not None and self._apache:
                 line = f"{line} [error: {fields['error.type']}]"
+        if to_stderr:
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+            return
         record = logging.getLogRecordFactory()(
             logger.name, level, __file__, 0, line, None, None, "emit"
         )
