@@ -1,8 +1,10 @@
 """Django's WSGI application, wrapped with ``compose()``.
 
-Run: ``pip install -e '.[server,bcrypt]' django && cd examples/django_project &&
-gunicorn demo_site.wsgi`` (or ``waitress-serve demo_site.wsgi:application``), then
-open the page as demo / demo-password.
+Run, from the repository: ``.venv/bin/pip install -e '.[server,gunicorn,bcrypt]'
+django && cd examples/django_project && ../../.venv/bin/waitress-serve
+--listen=127.0.0.1:8080 demo_site.wsgi:application`` (or ``../../.venv/bin/gunicorn
+--bind 127.0.0.1:8080 demo_site.wsgi``), then open http://127.0.0.1:8080/ as demo /
+demo-password.
 """
 
 from __future__ import annotations
