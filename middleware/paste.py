@@ -56,6 +56,7 @@ __all__ = [
     "compress",
     "errors",
     "gzip",
+    "local_app",
     "proxy_headers",
     "rate_limit",
     "security_headers",
@@ -317,3 +318,34 @@ errors = _factory("errors")
 proxy_headers = _factory("proxy_headers")
 security_headers = _factory("security_headers")
 rate_limit = _factory("rate_limit")
+
+
+def local_app(
+    global_conf: Mapping[str, str], factory: str, **local_conf: str
+) -> Callable[..., Any]:
+    """PasteDeploy app factory for an app in a module next to the ini file::
+
+        [app:main]
+        use = call:middleware.paste:local_app
+        factory = site_app:make_app
+        title = My site
+
+    The ini file's directory is put on ``sys.path`` before *factory*
+    (``module:callable``, an app factory) is imported and called with the other
+    keys, so the pipeline loads whichever directory the server starts in:
+    ``gunicorn --paste examples/site.ini`` from the repository as
+    ``python -m middleware serve`` from anywhere. ``use = call:site_app:make_app``
+    finds the module only when that directory is already on the path."""
+    import sys
+
+    from .options import import_dotted
+
+    here = global_conf.get("here")
+    if here and here not in sys.path:
+        sys.path.insert(0, here)
+    try:
+        make = import_dotted(factory)
+    except ValueError as exc:
+        raise ValueError(f"[app] factory = {factory!r}: {exc}") from None
+    app: Callable[..., Any] = make(global_conf, **local_conf)
+    return app

@@ -418,9 +418,11 @@ def access_lines(log: str) -> Counter[tuple[str, int, int]]:
 
 
 SERVE = [sys.executable, "-m", "middleware", "serve", "examples/site.ini", "--port"]
+# The README's command, from the repository, without --chdir (before, the demo
+# crashed in a loop: No module named 'site_app').
 GUNICORN = [
-    sys.executable, "-m", "gunicorn", "--paste", str(ROOT / "examples" / "site.ini"),
-    "--chdir", str(ROOT / "examples"), "-w", "2", "--graceful-timeout", "2", "-b",
+    sys.executable, "-m", "gunicorn", "--paste", "examples/site.ini",
+    "-w", "2", "--graceful-timeout", "2", "-b",
 ]  # fmt: skip
 
 
