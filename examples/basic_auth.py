@@ -1,9 +1,10 @@
 """A plain WSGI app behind BasicAuth, reading examples/demo.htpasswd (user ``demo``,
 password ``demo-password``, bcrypt), with ``/healthz`` open to load balancers.
 
-Run: ``pip install -e '.[server,bcrypt]' && python examples/basic_auth.py [PORT]``,
+Run: ``.venv/bin/pip install -e '.[server,bcrypt]'``, then
+``.venv/bin/python examples/basic_auth.py [PORT]``,
 then ``curl -u demo:demo-password http://127.0.0.1:8080/``. Add users with
-``python -m middleware htpasswd examples/demo.htpasswd NAME``.
+``.venv/bin/python -m middleware htpasswd examples/demo.htpasswd NAME``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The demo: a small WSGI app wrapped with compose() and served by waitress.
 
 Run it from the repository root with the README's demo command, which installs the
-``server`` extra and runs ``python examples/demo.py [PORT]``; then open
+``server`` extra and runs ``.venv/bin/python examples/demo.py [PORT]``; then open
 http://127.0.0.1:8080/. The stack, outermost first:
 
 - :class:`~middleware.AccessLog` logs one line per request when its response is

@@ -1,6 +1,7 @@
 """A Flask app using our session next to Flask's own, served by waitress.
 
-Run: ``pip install -e '.[server]' flask && python examples/flask_visits.py [PORT]``
+Run: ``.venv/bin/pip install -e '.[server]' flask``, then
+``.venv/bin/python examples/flask_visits.py [PORT]``
 then open http://127.0.0.1:8080/ (the visit counter), ``/login?user=alice``,
 ``/logout``. The secret comes from ``SESSION_SECRET`` (a throwaway one is made when it
 is unset, so sessions end when the process does).

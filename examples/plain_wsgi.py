@@ -1,7 +1,8 @@
 """The hello world of PEP 3333, wrapped: compression, an access log and errors
 caught, with no framework at all.
 
-Run: ``pip install -e '.[server]' && python examples/plain_wsgi.py``, then
+Run: ``.venv/bin/pip install -e '.[server]'``, then
+``.venv/bin/python examples/plain_wsgi.py``, then
 ``curl -i --compressed http://127.0.0.1:8080/``.
 """
 

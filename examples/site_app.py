@@ -4,9 +4,9 @@ in the session, links the static stylesheet and greets the user BasicAuth let in
 exempts it from authentication). It knows nothing of the middleware around
 it except :func:`middleware.get_session`.
 
-PasteDeploy makes it with ``use = call:site_app:make_app``
-(``python -m middleware serve`` puts the ini file's directory on ``sys.path``;
-give gunicorn ``--chdir examples``).
+PasteDeploy makes it through ``use = call:middleware.paste:local_app`` with
+``factory = site_app:make_app``, which puts the ini file's directory on
+``sys.path`` first: ``serve`` and ``gunicorn --paste`` find it from anywhere.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 ``/static/`` (``/static/`` itself is its index.html; ``/static/css/site.css`` has a
 precompressed ``.gz`` variant), everything else goes to the app.
 
-Run: ``pip install -e '.[server]' && python examples/static_files.py [PORT]``, then
+Run: ``.venv/bin/pip install -e '.[server]'``, then
+``.venv/bin/python examples/static_files.py [PORT]``, then
 ``curl -i --compressed http://127.0.0.1:8080/static/css/site.css``. Pass
 ``--dev`` to look files up on every request (``autorefresh``) while editing them.
 """

@@ -1,9 +1,11 @@
 """The Flask app of ``app.py``, wrapped with ``compose()``: Flask's own
-``app.wsgi_app`` is replaced, so ``flask run``, gunicorn (``gunicorn wsgi:app``) and
+``app.wsgi_app`` is replaced, so ``flask run``, gunicorn (``gunicorn --bind
+127.0.0.1:8080 wsgi:app``, with the ``gunicorn`` extra) and
 the test client all get the stack.
 
-Run: ``pip install -e '.[server,bcrypt]' flask && cd examples/flask_app &&
-python wsgi.py``, then open http://127.0.0.1:8080/ as demo / demo-password.
+Run, from the repository: ``.venv/bin/pip install -e '.[server,bcrypt]' flask &&
+cd examples/flask_app && ../../.venv/bin/python wsgi.py``, then open
+http://127.0.0.1:8080/ as demo / demo-password.
 """
 
 from __future__ import annotations
