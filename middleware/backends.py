@@ -2,16 +2,26 @@
 throttle): clients with short timeouts, URLs fit for a log line, and a breaker
 that stops asking a Redis that just failed.
 
-This module depends on nothing else in the package; redis-py is imported only
+This module depends on the option vocabulary only; redis-py is imported only
 when a Redis is configured.
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
-__all__ = ["LONGEST_WAIT", "REDIS_TIMEOUT", "Breaker", "redis_client", "safe_url"]
+from .options import REFUSED, Option
+
+__all__ = [
+    "LONGEST_WAIT",
+    "REDIS_TIMEOUT",
+    "Breaker",
+    "StoreOption",
+    "redis_client",
+    "safe_url",
+]
 
 #: Seconds a Redis client made from a URL waits to connect and for each reply (as
 #: the session store's): a frozen Redis fails a request in this time, it does not
@@ -101,3 +111,23 @@ class Breaker:
     def worked(self) -> None:
         if self._until:
             self._until = 0.0
+
+
+class StoreOption(Option[Any]):
+    """Where a middleware keeps its counts: ``"memory"``, a ``redis://``,
+    ``rediss://`` or ``unix://`` URL, or a ``redis.Redis`` client (checked further
+    by :func:`redis_client`); in ini files the word or the URL."""
+
+    expects = "'memory', a redis:// or rediss:// URL, or a redis.Redis client"
+
+    def accept(self, value: Any) -> Any:
+        if value == "memory" or hasattr(value, "connection_pool"):
+            return value
+        if isinstance(value, str) and value.startswith(
+            ("redis://", "rediss://", "unix://")
+        ):
+            return value
+        return REFUSED
+
+    def convert(self, text: str, here: Path) -> str:
+        return text.strip()

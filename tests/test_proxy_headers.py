@@ -356,3 +356,17 @@ def test_an_environ_without_the_usual_keys_does_not_raise() -> None:
     ProxyHeaders(read=READABLE).apply(environ)
     assert environ["REMOTE_ADDR"] == "203.0.113.7"
     assert environ["SCRIPT_NAME"] == "/shop" and environ["SERVER_PORT"] == "443"
+
+
+def test_the_trust_cache_keeps_no_long_hostile_values() -> None:
+    """Bounded in bytes too: 5,000 unique 10 KB REMOTE_ADDR values (no server
+    sends those, but a layer in front might) are looked at, never remembered."""
+    layer = ProxyHeaders(trusted_from=["10.0.0.0/8"])
+    for n in range(5_000):
+        environ = {
+            "REMOTE_ADDR": f"{n:05d}" + "x" * 10_000,
+            "HTTP_X_FORWARDED_FOR": "1.2.3.4",
+        }
+        layer.apply(environ)
+        assert environ["REMOTE_ADDR"].startswith(f"{n:05d}")  # not trusted
+    assert layer._trusted.cache_info().currsize == 0

@@ -535,3 +535,16 @@ def test_a_password_in_the_url_query_is_not_logged(
     )
     assert statuses(app, 1) == ["503"]
     assert "hunter2" not in caplog.text and f"redis://127.0.0.1:{port}/0" in caplog.text
+
+
+def test_the_memory_bound_holds_for_thousands_of_huge_hostile_keys() -> None:
+    """3,000 unique 5 KB keys against a bound of 1,000: at most 1,000 tracked,
+    each kept as a short digest (the bytes per entry are bounded too)."""
+    layer = RateLimit("5/hour", key=lambda environ: environ["HTTP_X_K"])
+    assert layer._tracked is not None
+    layer._tracked.limit = 1_000
+    app = layer(hello)
+    for n in range(3_000):
+        ask(app, HTTP_X_K=f"{n:05d}" + "k" * 5_000)
+    assert len(layer._tracked) == 1_000
+    assert max(len(key) for key in layer._tracked._seen) <= 64

@@ -893,9 +893,12 @@ def test_redis_store_bad_options() -> None:
         RedisStore(42)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="prefix"):
         RedisStore("redis://127.0.0.1:1/0", prefix=1)  # type: ignore[arg-type]
+    # Found in review: the password rule was written twice (here and for the
+    # rate limits); one rule now, which also drops a ?password= query.
     assert repr(RedisStore("redis://user:pw@127.0.0.1:1/0")) == (
-        "RedisStore('redis://user:***@127.0.0.1:1/0')"
+        "RedisStore('redis://127.0.0.1:1/0')"
     )
+    assert "hunter2" not in repr(RedisStore("redis://127.0.0.1:1/0?password=hunter2"))
 
 
 def test_redis_down_mid_run_is_a_clear_error(tmp_path: Path) -> None:

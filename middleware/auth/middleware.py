@@ -10,9 +10,9 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
+from ..backends import StoreOption
 from ..http import escape, prefers_json, prefixes, under
 from ..options import (
-    REFUSED,
     Choice,
     Count,
     Dotted,
@@ -46,24 +46,6 @@ clock = time.monotonic
 
 def _absolute(path: object) -> bool:
     return isinstance(path, str) and path.startswith("/")
-
-
-class _ThrottleStore(Option[Any]):
-    """``"memory"``, a Redis URL or a ``redis.Redis`` client."""
-
-    expects = "'memory', a redis:// or rediss:// URL, or a redis.Redis client"
-
-    def accept(self, value: Any) -> Any:
-        if value == "memory" or hasattr(value, "connection_pool"):
-            return value
-        if isinstance(value, str) and value.startswith(
-            ("redis://", "rediss://", "unix://")
-        ):
-            return value
-        return REFUSED
-
-    def convert(self, text: str, here: Path) -> str:
-        return text.strip()
 
 
 class BasicAuth(Middleware):
@@ -122,7 +104,7 @@ class BasicAuth(Middleware):
         "failure_window": Seconds(whole=False),
         "allow_plaintext": Flag(),
         "lock_users": Flag(),
-        "throttle_store": _ThrottleStore(),
+        "throttle_store": StoreOption(),
         "on_store_error": Choice("deny", "allow"),
     }
 

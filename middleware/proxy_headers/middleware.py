@@ -151,8 +151,13 @@ class ProxyHeaders(Middleware):
             "SERVER_PORT": get("SERVER_PORT"),
             "SCRIPT_NAME": get("SCRIPT_NAME"),
         }
-        if self._networks and not self._trusted(get("REMOTE_ADDR") or ""):
-            return
+        if self._networks:
+            remote = get("REMOTE_ADDR") or ""
+            # Only what can be an address is remembered (at most 45 characters):
+            # the cache is bounded in bytes as in entries, whatever a server sets.
+            trusted = self._trusted if len(remote) <= 45 else self._trusts
+            if not trusted(remote):
+                return
         if self.forwarded:
             self._apply_forwarded(environ)
             return

@@ -14,7 +14,7 @@ from hashlib import blake2b
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..backends import Breaker
+from ..backends import Breaker, StoreOption
 from ..http import prefers_json, prefixes, under
 from ..options import REFUSED, Choice, Names, Option, Text, import_dotted
 from ..proxy import Middleware, Responder
@@ -89,23 +89,6 @@ class _Key(Option[Any]):
         return word if word in ("address", "user") else import_dotted(word)
 
 
-class _Store(Option[Any]):
-    """``"memory"``, a Redis URL or a ``redis.Redis`` client."""
-
-    expects = "'memory', a redis:// or rediss:// URL, or a redis.Redis client"
-
-    def accept(self, value: Any) -> Any:
-        if value == "memory":
-            return value
-        if isinstance(value, str):
-            ok = value.startswith(("redis://", "rediss://", "unix://"))
-            return value if ok else REFUSED
-        return value if hasattr(value, "connection_pool") else REFUSED
-
-    def convert(self, text: str, here: Path) -> str:
-        return text.strip()
-
-
 class _Counting(Responder["RateLimit"]):
     """Counts the request before the app runs; adds the fields to the response."""
 
@@ -156,7 +139,7 @@ class RateLimit(Middleware):
     options: ClassVar[dict[str, Option[Any]]] = {
         "limits": Text(expects="limits such as '10/second' or '5/second; 1000/hour'"),
         "key": _Key(),
-        "store": _Store(),
+        "store": StoreOption(),
         "strategy": Choice(*STRATEGIES),
         "exempt": Names(
             lambda p: isinstance(p, str) and p.startswith("/"),

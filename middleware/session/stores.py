@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from ..backends import safe_url
 from .errors import StoreError
 
 if TYPE_CHECKING:
@@ -244,8 +245,8 @@ class RedisStore:
                     url, socket_timeout=timeout, socket_connect_timeout=timeout
                 )
             except ValueError as exc:
-                raise ValueError(f"url: {exc} (got {url!r})") from exc
-            self._name = _without_password(url)
+                raise ValueError(f"url: {exc} (got {safe_url(url)!r})") from exc
+            self._name = safe_url(url)
             self._own_timeout: float | None = timeout
         elif isinstance(url, redis.Redis):
             self.client = url
@@ -288,15 +289,6 @@ def _identity(path: Path) -> tuple[int, int] | None:
     except FileNotFoundError:
         return None
     return status.st_dev, status.st_ino
-
-
-def _without_password(url: str) -> str:
-    """*url* with any password replaced by ``***``, fit for an error message."""
-    scheme, sep, rest = url.partition("://")
-    userinfo, at, host = rest.rpartition("@")
-    if not at or ":" not in userinfo:
-        return url
-    return f"{scheme}{sep}{userinfo.split(':', 1)[0]}:***@{host}"
 
 
 class _Reraise:
