@@ -27,8 +27,8 @@ PAGE = """<!DOCTYPE html>
 <p class="counter" id="visits">{visits}</p>
 <ul>
 <li><a href="/">Reload</a>: the count goes up (a signed-cookie session).</li>
-<li><a href="/static/">/static/</a>: a static page; its stylesheet has a
-precompressed gzip variant.</li>
+<li><a href="/static/">/static/</a>: a static page; its stylesheet has
+precompressed br and gzip variants.</li>
 <li><a href="/boom">/boom</a>: the app raises; the error catcher answers 500 and
 the server goes on.</li>
 </ul>
