@@ -58,3 +58,35 @@ def test_the_deflate_example_compresses_for_clients_that_accept_it() -> None:
         conformance.make_environ(),
     )
     assert plain.header("Content-Encoding") is None and plain.body == conformance.BODY
+
+
+# -- the framework pages show their examples as they are --------------------------
+
+INCLUDE = re.compile(
+    r"^\.\. literalinclude:: \.\./(\S+)\n((?:   :.*\n)*)", re.MULTILINE
+)
+DOCS = PAGE.parent
+
+
+@pytest.mark.parametrize(
+    ("page", "example"),
+    [
+        ("flask.rst", "examples/flask_app/wsgi.py"),
+        ("django.rst", "examples/django_project/demo_site/wsgi.py"),
+    ],
+)
+def test_each_framework_page_includes_its_example(page: str, example: str) -> None:
+    # The page's code is the example file itself (which tests/test_frameworks.py
+    # runs), so the two cannot drift; its start and end markers must be found.
+    text = (DOCS / page).read_text(encoding="utf-8")
+    includes = INCLUDE.findall(text)
+    assert [path for path, _ in includes] == [example]
+    source = (DOCS.parent / example).read_text(encoding="utf-8")
+    options = dict(re.findall(r":(start-at|end-before): (.*)", includes[0][1]))
+    assert options["start-at"] in source
+    shown = source[source.index(options["start-at"]) :]
+    if "end-before" in options:
+        assert options["end-before"] in shown
+        shown = shown[: shown.index(options["end-before"])]
+    assert "compose(" in shown  # the stack is what the page shows
+    assert ".. code-block:: python" not in text  # no hand-written copy beside it

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import gzip
 import importlib
+import os
+import secrets
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +19,9 @@ from .visit import ROOT, WebTestClient, scripted_visit
 
 
 def import_from(directory: Path, module: str) -> Any:
+    # The Flask and Django examples read their session secret from the
+    # environment, as the docs tell a user to export it.
+    os.environ.setdefault("SESSION_SECRET", secrets.token_hex(32))
     sys.path.insert(0, str(directory))
     try:
         return importlib.import_module(module)
@@ -41,6 +46,12 @@ def test_flask_example_is_still_flask(flask_wsgi: Any) -> None:
     response = client.get("/nowhere", headers={"Authorization": "Basic eDp5"})
     assert response.status_code == 401  # BasicAuth answered before Flask
     assert flask_wsgi.app.url_map.bind("localhost").match("/") == ("index", {})
+
+
+def test_flask_example_exempts_its_health_check(flask_wsgi: Any) -> None:
+    # docs/flask.rst shows the example's BasicAuth(exempt=["/healthz"]).
+    reply = WebTestClient(flask_wsgi.app).get("/healthz", {})
+    assert (reply.status, reply.body) == (200, b"ok")
 
 
 @pytest.fixture(scope="module")

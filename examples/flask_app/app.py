@@ -22,6 +22,11 @@ def index() -> str:
     return render_template("index.html", user=user, visits=session["visits"])
 
 
+@app.route("/healthz")
+def healthz() -> str:
+    return "ok"  # for a load balancer: wsgi.py exempts it from BasicAuth
+
+
 @app.route("/boom")
 def boom() -> str:
     raise RuntimeError("boom: the Flask example failed on purpose")

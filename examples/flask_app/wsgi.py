@@ -3,9 +3,10 @@
 127.0.0.1:8080 wsgi:app``, with the ``gunicorn`` extra) and
 the test client all get the stack.
 
-Run, from the repository: ``.venv/bin/pip install -e '.[server,bcrypt]' flask &&
-cd examples/flask_app && ../../.venv/bin/python wsgi.py``, then open
-http://127.0.0.1:8080/ as demo / demo-password.
+Run, from the repository, with ``SESSION_SECRET`` exported as the README shows:
+``.venv/bin/pip install -e '.[server,bcrypt]' flask && cd examples/flask_app &&
+../../.venv/bin/python wsgi.py``, then open http://127.0.0.1:8080/ as demo /
+demo-password. docs/flask.rst shows this file's stack as it is.
 """
 
 from __future__ import annotations
@@ -26,16 +27,21 @@ from middleware import (
 )
 
 EXAMPLES = Path(__file__).resolve().parent.parent
-# A demo secret; set SESSION_SECRET (32 bytes or more) in production.
-SECRET = os.environ.get("SESSION_SECRET", "demo-only-secret-do-not-use-in-production")
 
 app.wsgi_app = compose(  # type: ignore[method-assign,assignment]
     app.wsgi_app,
     AccessLog(),
     ErrorCatcher(),
     Gzip(min_size=200),
-    BasicAuth(htpasswd=EXAMPLES / "demo.htpasswd", realm="Flask demo"),
-    Session(secret=SECRET, cookie_name="demo_session", secure=False),
+    BasicAuth(
+        htpasswd=EXAMPLES / "demo.htpasswd", realm="Flask demo", exempt=["/healthz"]
+    ),
+    # The secret comes from the environment, never from the code: a committed
+    # secret lets anyone who reads it forge sessions. secure=False: the demo is
+    # served over http; leave it True behind https.
+    Session(
+        secret=os.environ["SESSION_SECRET"], cookie_name="demo_session", secure=False
+    ),
     StaticFiles(EXAMPLES / "public"),
 )
 

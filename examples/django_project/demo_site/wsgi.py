@@ -1,10 +1,11 @@
 """Django's WSGI application, wrapped with ``compose()``.
 
-Run, from the repository: ``.venv/bin/pip install -e '.[server,gunicorn,bcrypt]'
+Run, from the repository, with ``SESSION_SECRET`` exported as the README shows:
+``.venv/bin/pip install -e '.[server,gunicorn,bcrypt]'
 django && cd examples/django_project && ../../.venv/bin/waitress-serve
 --listen=127.0.0.1:8080 demo_site.wsgi:application`` (or ``../../.venv/bin/gunicorn
 --bind 127.0.0.1:8080 demo_site.wsgi``), then open http://127.0.0.1:8080/ as demo /
-demo-password.
+demo-password. docs/django.rst shows this file's stack as it is.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from middleware import (
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "demo_site.settings")
 
 EXAMPLES = Path(__file__).resolve().parent.parent.parent
-SECRET = os.environ.get("SESSION_SECRET", "demo-only-secret-do-not-use-in-production")
 
 application = compose(
     get_wsgi_application(),
@@ -35,6 +35,10 @@ application = compose(
     ErrorCatcher(),
     Gzip(min_size=200),
     BasicAuth(htpasswd=EXAMPLES / "demo.htpasswd", realm="Django demo"),
-    Session(secret=SECRET, cookie_name="demo_session", secure=False),
-    StaticFiles(EXAMPLES / "public"),
+    # From the environment, never from the code; secure=False: the demo is
+    # served over http.
+    Session(
+        secret=os.environ["SESSION_SECRET"], cookie_name="demo_session", secure=False
+    ),
+    StaticFiles(EXAMPLES / "public", prefix="/static"),
 )
