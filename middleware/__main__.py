@@ -1,5 +1,6 @@
-"""Command line: ``python -m middleware serve CONFIG.ini`` and ``python -m
-middleware htpasswd FILE USER``.
+"""Command line: ``python -m middleware serve CONFIG.ini``, ``python -m
+middleware htpasswd FILE USER`` and ``python -m middleware check TARGET`` (the
+conformance matrix over a middleware: :mod:`middleware.testing.command`).
 
 ``serve`` loads an app or pipeline from a PasteDeploy ini file and serves it: with
 the ini's ``[server:main]`` when it has one (``--host`` and ``--port`` override its
@@ -36,6 +37,8 @@ from typing import Any
 
 from .auth.passwords import BCRYPT_MAX_BYTES, make_bcrypt
 from .compose import describe
+from .testing.command import add_arguments as add_check_arguments
+from .testing.command import check
 
 
 def htpasswd(path: Path, user: str, password: str, rounds: int = 12) -> bool:
@@ -216,7 +219,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     command.add_argument(
         "--rounds", type=int, default=12, help="bcrypt cost, 4 to 31 (default 12)"
     )
+    command = commands.add_parser(
+        "check",
+        help="run the conformance matrix over a middleware or an ini pipeline",
+        description="Run every app style of middleware.testing through a middleware "
+        "under wsgiref.validate, Werkzeug's lint and bare; exit 0 when every cell "
+        "passes, 1 when any fails, 2 when the target cannot be loaded.",
+    )
+    add_check_arguments(command)
     args = parser.parse_args(argv)
+    if args.command == "check":
+        return check(args)
     if args.command == "serve":
         return serve(args.config, args.app, args.host, args.port)
     return _htpasswd(args)

@@ -33,7 +33,8 @@ from . import apps
 from .apps import BODY, AppError, Probe
 from .checks import answered, cells, check_all, check_cell, suite
 from .matrix import STYLES, VALIDATORS, Style, Subject, sandwich
-from .server import Served, make_environ, run
+from .report import Cell, assert_conforms, run_matrix
+from .server import CheckFailed, Served, make_environ, run
 
 __all__ = [
     "BODY",
@@ -41,16 +42,20 @@ __all__ = [
     "VALIDATORS",
     "apps",
     "AppError",
+    "Cell",
+    "CheckFailed",
     "Probe",
     "Served",
     "Style",
     "Subject",
     "answered",
+    "assert_conforms",
     "cells",
     "check_all",
     "check_cell",
     "make_environ",
     "run",
+    "run_matrix",
     "sandwich",
     "suite",
 ]

@@ -272,14 +272,26 @@ def empty_chunks_app(probe: Probe) -> WSGIApplication:
     return app
 
 
+#: How many chunks the long stream yields before it stops: a server abandons it
+#: after a few, so only a middleware that reads all of it first gets this far.
+LONG_STREAM_CHUNKS = 10_000
+
+
 def long_stream_app(probe: Probe) -> WSGIApplication:
+    """A stream a server abandons midway; a middleware that buffers it whole
+    (rather than streaming) reads to its end, where it raises to say so."""
+
     def app(
         environ: WSGIEnvironment, start_response: StartResponse
     ) -> CountingIterable:
         def body() -> Iterator[bytes]:
             start_response("200 OK", text_headers())
-            while True:
+            for _ in range(LONG_STREAM_CHUNKS):
                 yield b"tick "
+            raise AppError(
+                f"all {LONG_STREAM_CHUNKS} chunks of an endless stream were read "
+                "before the server had a few: the middleware buffers the body"
+            )
 
         return CountingIterable(probe, body())
 

@@ -152,20 +152,33 @@ def real_file_wrapper_app(probe: Probe) -> WSGIApplication:
     return app
 
 
+#: The environ key where a threads cell puts each request's token, and the header
+#: the app sends it back in: a response with another request's token was mixed up.
+REQUEST_TOKEN = "middleware.testing.request"
+TOKEN_HEADER = "X-Kit-Request"
+
+
 def threads_app(probe: Probe) -> WSGIApplication:
-    """A lazy app whose requests wait for each other mid-body, so the threads of a
-    cell are inside the stack at the same time."""
-    barrier = threading.Barrier(THREADS)
+    """A lazy app whose requests wait for each other twice: once all have called
+    the stack and before any calls start_response (so state a middleware kept on
+    itself is the last request's by then), and again mid-body, so the threads of a
+    cell are inside the stack at the same time. Each sends its request's token
+    back in a header."""
+    entered = threading.Barrier(THREADS)
+    midway = threading.Barrier(THREADS)
     lock = threading.Lock()
 
     def app(
         environ: WSGIEnvironment, start_response: StartResponse
     ) -> CountingIterable:
         def body() -> Iterator[bytes]:
-            start_response("200 OK", text_headers())
+            with contextlib.suppress(threading.BrokenBarrierError):
+                entered.wait(timeout=5)
+            token = str(environ.get(REQUEST_TOKEN, ""))
+            start_response("200 OK", [*text_headers(), (TOKEN_HEADER, token)])
             yield PARTS[0]
             with contextlib.suppress(threading.BrokenBarrierError):
-                barrier.wait(timeout=5)
+                midway.wait(timeout=5)
             yield from PARTS[1:]
 
         with lock:

@@ -43,12 +43,22 @@ class Served:
         return None
 
 
-def expect(condition: object, message: object = "") -> None:
-    """The kit's assertion: an ``AssertionError`` (what pytest and
-    :func:`~middleware.testing.check_all` report) when *condition* is false. Not an
-    ``assert`` statement, which ``python -O`` would strip, passing every cell."""
+class CheckFailed(AssertionError):
+    """A check of the kit failed: :attr:`check` names it (see the "Testing
+    middleware" page for each name), the message says what was seen."""
+
+    def __init__(self, message: object, check: str) -> None:
+        super().__init__(message)
+        self.check = check
+
+
+def expect(condition: object, message: object = "", check: str = "custom") -> None:
+    """The kit's assertion: a :class:`CheckFailed` (an ``AssertionError``, what
+    pytest and :func:`~middleware.testing.check_all` report) naming *check* when
+    *condition* is false. Not an ``assert`` statement, which ``python -O`` would
+    strip, passing every cell."""
     if not condition:
-        raise AssertionError(message)
+        raise CheckFailed(message, check)
 
 
 def make_environ(method: str = "GET", path: str = "/") -> WSGIEnvironment:
