@@ -236,3 +236,56 @@ def test_assert_conforms_passes_ours_and_names_each_failing_cell() -> None:
     assert "loses_write: " in text and "cells pass" in text
     with pytest.raises(ValueError, match="no style matches"):
         assert_conforms(loses_write, styles=["nothing"])
+
+
+# -- decoding by Content-Encoding (what a generic run compares) -----------------------
+
+
+def encoders() -> dict[str, Any]:
+    import gzip as gzip_module
+    import zlib
+
+    found: dict[str, Any] = {
+        "gzip": gzip_module.compress,
+        "deflate": zlib.compress,
+        "raw-deflate": lambda data: zlib.compress(data)[2:-4],
+    }
+    try:
+        import brotli
+
+        found["br"] = brotli.compress
+    except ImportError:  # pragma: no cover - the test extra installs it
+        pass
+    from middleware.compress import AVAILABLE
+
+    if "zstd" in AVAILABLE:
+        import zstandard
+
+        found["zstd"] = zstandard.ZstdCompressor().compress
+    return found
+
+
+@pytest.mark.parametrize("coding", list(encoders()))
+def test_each_coding_decodes_whole_and_cut_short(coding: str) -> None:
+    from middleware.testing.codings import decode_content
+
+    data = b"hello, wsgi world " * 200
+    encoded = encoders()[coding](data)
+    name = "deflate" if coding == "raw-deflate" else coding
+    assert decode_content(name, encoded) == data
+    # A body a server stopped reading: what it holds, no error.
+    if coding != "raw-deflate":
+        assert data.startswith(decode_content(name, encoded[: len(encoded) // 2]))
+
+
+def test_an_unknown_or_corrupt_coding_fails_the_body_check() -> None:
+    from middleware.testing import CheckFailed
+    from middleware.testing.codings import decode_content
+
+    with pytest.raises(CheckFailed, match="cannot decode") as failed:
+        decode_content("compress", b"x")
+    assert failed.value.check == "body"
+    with pytest.raises(CheckFailed, match="does not decode"):
+        decode_content("gzip", b"not gzip at all")
+    assert decode_content("identity", b"x") == b"x"
+    assert decode_content(None, b"x") == b"x"
