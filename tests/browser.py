@@ -14,11 +14,13 @@ are answered.
 from __future__ import annotations
 
 import base64
+import contextlib
 import fcntl
 import json
 import os
 import select
 import shutil
+import signal
 import subprocess
 import time
 import zlib
@@ -63,8 +65,42 @@ class Chromium:
             os.dup2(reads, 3)
             os.dup2(writes, 4)
 
+        try:
+            self._start(binary, profile, give_the_pipes)
+        finally:  # the child has its own copies
+            os.close(browser_reads)
+            os.close(browser_writes)
+        self.session = ""
+        try:
+            target = self.call(
+                "Target.createTarget", {"url": "about:blank"}, browser=True
+            )
+            attached = self.call(
+                "Target.attachToTarget",
+                {"targetId": target["targetId"], "flatten": True},
+                browser=True,
+            )
+        except BaseException:
+            self.close()  # a browser that did not come up is not left running
+            raise
+        self.session = attached["sessionId"]
+
+    def _start(
+        self, binary: str, profile: Path, give_the_pipes: Callable[[], None]
+    ) -> None:
+        try:
+            self.process = self._popen(binary, profile, give_the_pipes)
+        except BaseException:
+            os.close(self._writer)
+            os.close(self._reader)
+            raise
+
+    @staticmethod
+    def _popen(
+        binary: str, profile: Path, give_the_pipes: Callable[[], None]
+    ) -> subprocess.Popen[bytes]:
         with (profile / "chromium.log").open("wb") as log:
-            self.process = subprocess.Popen(
+            return subprocess.Popen(
                 [
                     binary,
                     "--headless",
@@ -84,17 +120,10 @@ class Chromium:
                 stderr=log,
                 pass_fds=(3, 4),
                 preexec_fn=give_the_pipes,
+                # Its own process group, led by its PID: close() stops the
+                # renderers and the zygote with it.
+                start_new_session=True,
             )
-        os.close(browser_reads)
-        os.close(browser_writes)
-        self.session = ""
-        target = self.call("Target.createTarget", {"url": "about:blank"}, browser=True)
-        attached = self.call(
-            "Target.attachToTarget",
-            {"targetId": target["targetId"], "flatten": True},
-            browser=True,
-        )
-        self.session = attached["sessionId"]
 
     # -- the protocol ------------------------------------------------------------
 
@@ -198,8 +227,9 @@ class Chromium:
         except (OSError, subprocess.TimeoutExpired):
             pass
         finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)  # what is left of it
             if self.process.poll() is None:
-                self.process.kill()
                 self.process.wait(timeout=10)
             os.close(self._writer)
             os.close(self._reader)

@@ -39,7 +39,7 @@ def browser(tmp_path: Path) -> Iterator[Chromium]:
         pytest.skip("chromium is not installed (Debian: apt-get install chromium)")
     profile = tmp_path / "profile"
     profile.mkdir()
-    chromium = Chromium(binary, profile)
+    chromium = Chromium(binary, profile)  # stops the browser itself if it fails
     try:
         yield chromium
     finally:

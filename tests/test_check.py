@@ -162,6 +162,12 @@ UNLOADABLE = [
     (["--ini", "nowhere.ini"], "nowhere.ini: no such file"),
     (["--ini", "examples/site.ini", "--name", "demo"], "no [pipeline:demo] or"),
     ([], "give a TARGET (module:attribute) or --ini FILE"),
+    # A module that exits as it is imported: not a silent pass (exit 0 before).
+    (["tests.exits_on_import:mw"], "cannot import tests.exits_on_import: SystemExit"),
+    (["tests.broken_middleware:holder.middleware"], "raised RuntimeError when looked"),
+    # Not a literal: the string, which Gzip refuses, naming the option.
+    (["middleware:Gzip", "--option", "min_size={[1]: 2}"], "raised ValueError: min_s"),
+    (["--ini", "tests/fixtures/latin1.ini"], "latin1.ini: 'utf-8' codec"),
 ]
 
 
@@ -191,6 +197,78 @@ def test_the_command_line_itself(tmp_path: Path) -> None:
     assert "FAIL closing-iterable [bare] close: closed 0 times" in broken.stdout
     missing = run("no_such_module:x")
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
+
+
+# -- the shapes middleware come in ---------------------------------------------------
+
+
+def test_a_paste_filter_factory_is_called_with_an_empty_global_conf(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # filter_factory(global_conf, **local_conf): its options as strings.
+    status, out, err = check(capsys, "middleware.paste:gzip", "--option", "min_size=0")
+    assert status == 0, out + err
+
+
+def test_a_class_whose_app_is_optional_is_the_middleware(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    status, out, err = check(
+        capsys, "tests.broken_middleware:AppOptional", "-k", "list"
+    )
+    assert status == 0, out + err
+    status, out, err = check(
+        capsys,
+        "tests.broken_middleware:AppOptional",
+        "--option",
+        "level=2",
+        "-k",
+        "list",
+    )
+    assert status == 0, out + err
+
+
+def test_a_compressor_that_holds_bytes_back_passes_the_cut_streams(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # PEP 3333 lets a middleware yield b"" while it accumulates: a stream cut by
+    # an error or by the server gives less than the app sent, not a failure.
+    status, out, err = check(
+        capsys, "tests.broken_middleware:holds_back",
+        "-k", "raise-after-first-chunk", "-k", "abandoned-midway", "-k", "list",
+    )  # fmt: skip
+    assert status == 0, out + err
+
+
+def test_what_the_target_prints_does_not_spoil_the_json(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    status, out, _ = check(
+        capsys, "tests.broken_middleware:chatty", "-k", "list", "--json"
+    )
+    assert status == 0 and json.loads(out)["passed"] is True
+
+
+def test_environ_values_are_taken_as_written() -> None:
+    from middleware.testing.command import literal_options, parse_options
+
+    written = ['HTTP_IF_NONE_MATCH="v1"', "HTTP_X_API_VERSION=2.10", "HTTP_X_ID=0x1F"]
+    assert parse_options(written, "--environ") == {
+        "HTTP_IF_NONE_MATCH": '"v1"', "HTTP_X_API_VERSION": "2.10", "HTTP_X_ID": "0x1F",
+    }  # fmt: skip
+    assert literal_options(["level=6", "name=x", "bad={[1]: 2}"], "--option") == {
+        "level": 6, "name": "x", "bad": "{[1]: 2}",
+    }  # fmt: skip
+
+
+def test_a_run_in_process_leaves_sys_path_and_logging_as_they_were(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import logging
+
+    path, handlers = list(sys.path), list(logging.getLogger().handlers)
+    check(capsys, "--ini", "examples/site.ini", "--name", "compress", "-k", "list")
+    assert sys.path == path and logging.getLogger().handlers == handlers
 
 
 # -- --json ---------------------------------------------------------------------------

@@ -173,12 +173,12 @@ def threads_app(probe: Probe) -> WSGIApplication:
     ) -> CountingIterable:
         def body() -> Iterator[bytes]:
             with contextlib.suppress(threading.BrokenBarrierError):
-                entered.wait(timeout=5)
+                entered.wait(timeout=BARRIER_TIMEOUT)
             token = str(environ.get(REQUEST_TOKEN, ""))
             start_response("200 OK", [*text_headers(), (TOKEN_HEADER, token)])
             yield PARTS[0]
             with contextlib.suppress(threading.BrokenBarrierError):
-                midway.wait(timeout=5)
+                midway.wait(timeout=BARRIER_TIMEOUT)
             yield from PARTS[1:]
 
         with lock:
@@ -188,3 +188,6 @@ def threads_app(probe: Probe) -> WSGIApplication:
 
 
 THREADS = 8
+#: How long a threads request waits for the others at each barrier: a middleware
+#: that serves one request at a time breaks the barrier once, then goes on.
+BARRIER_TIMEOUT = 2.0

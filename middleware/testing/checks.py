@@ -8,6 +8,7 @@ import gc
 import os
 import sys
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -22,6 +23,7 @@ from .matrix import (
     Subject,
     decoded,
     sandwich,
+    transformed,
 )
 from .server import CheckFailed, Served, expect, make_environ, run
 
@@ -155,20 +157,26 @@ def _check_threads(subject: Subject, style: Style, kind: str) -> None:
         except BaseException as exc:  # an assertion of the stand-in server
             errors.append(exc)
 
-    threads = [threading.Thread(target=one) for _ in range(style.threads)]
+    # Daemon threads and one deadline for all: a request that never ends fails
+    # the cell in 30 s and does not keep the process alive.
+    threads = [threading.Thread(target=one, daemon=True) for _ in range(style.threads)]
     for thread in threads:
         thread.start()
+    deadline = time.monotonic() + 30
     for thread in threads:
-        thread.join(timeout=30)
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
     expect(not errors, errors, "threads")
     finished = f"{len(served)} of {style.threads} finished"
     expect(len(served) == style.threads, finished, "threads")
     expect(len({id(each.environ) for each in served}) == style.threads, "", "threads")
     for each in served:
         _check_served(subject, style, kind, each)
-        # Each response is its own request's: the app sent its token back.
+        # Each response is its own request's: the app sent its token back (a
+        # generic subject may filter the header out).
         token, got = each.environ[REQUEST_TOKEN], each.header(TOKEN_HEADER)
-        expect(got == token, f"request {token} got the response of {got}", "threads")
+        if got is not None or not subject.generic:
+            mixed = f"request {token} got the response of {got}"
+            expect(got == token, mixed, "threads")
     if style.closes is not None:
         expected = style.closes * style.threads
         closed = f"closed {probe.closes} of {expected}"
@@ -202,7 +210,12 @@ def _check_served(subject: Subject, style: Style, kind: str, outcome: Served) ->
         answered = outcome.error is None and outcome.status.startswith("500")
     _check_error(subject, style, outcome, answered)
     if answered:
-        expect(outcome.status == "500 Internal Server Error", outcome.status, "status")
+        ok = (
+            outcome.status.startswith("500 ")
+            if subject.generic
+            else (outcome.status == "500 Internal Server Error")
+        )
+        expect(ok, outcome.status, "status")
         length = outcome.header("Content-Length")
         # Ours send an exact length; PEP 3333 asks only for a body (a length
         # that went out is checked below).
@@ -218,11 +231,23 @@ def _check_served(subject: Subject, style: Style, kind: str, outcome: Served) ->
             want = style.body if style.method == "HEAD" else b""
             expect(outcome.body == want, seen_body(outcome.body, want), "no-body")
             if style.method == "HEAD":
+                # RFC 9110 lets a HEAD leave the length out; ours keep it.
                 length = outcome.header("Content-Length")
-                expect(length == str(len(BODY)), f"Content-Length {length}", "no-body")
+                kept = length == str(len(BODY)) or (subject.generic and length is None)
+                expect(kept, f"Content-Length {length}", "no-body")
         else:
             body = decoded(subject, outcome)
-            expect(body == style.body, seen_body(body, style.body), "body")
+            if (
+                subject.generic
+                and transformed(subject, outcome)
+                and (outcome.error is not None or style.abandon_after is not None)
+            ):
+                # A coder may hold bytes back (yielding b"") when the stream is
+                # cut: what came out must begin the body, no more.
+                cut = style.body.startswith(body)
+                expect(cut, seen_body(body, style.body), "body")
+            else:
+                expect(body == style.body, seen_body(body, style.body), "body")
 
     # A Content-Length that went out is the length of the body that went out.
     length = outcome.header("Content-Length")

@@ -10,7 +10,9 @@ gunicorn does) and makes a middleware of it:
 - ``--option key=value`` pairs go to the factory (``Gzip --option min_size=0``),
   or, when it takes the app first, after the app (``AuthBasicHandler --option
   realm=x --option authfunc=...`` is better written as a small wrapper). Values
-  are Python literals (``6``, ``True``, ``'x'``, ``("a", "b")``) or else strings.
+  are Python literals (``6``, ``True``, ``'x'``, ``("a", "b")``) or else strings;
+  a PasteDeploy ``filter_factory(global_conf, **local_conf)`` gets them as strings.
+- ``--environ KEY=VALUE`` values are strings, as written.
 
 ``check --ini FILE [--name NAME]`` checks a PasteDeploy ``[pipeline:NAME]``'s
 filters, composed in order (its app is replaced by the kit's), or one
@@ -58,17 +60,24 @@ def _probe_app(environ: WSGIEnvironment, start_response: StartResponse) -> list[
 
 
 def parse_options(pairs: Sequence[str], flag: str) -> dict[str, Any]:
-    """``key=value`` pairs; values are Python literals or else strings."""
+    """``key=value`` pairs, the values as they were written."""
     options: dict[str, Any] = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
         if not sep or not key.strip():
             raise TargetError(f"{flag}: expected key=value, got {pair!r}")
+        options[key.strip()] = raw
+    return options
+
+
+def literal_options(pairs: Sequence[str], flag: str) -> dict[str, Any]:
+    """``key=value`` pairs whose values are Python literals, or else strings."""
+    options = parse_options(pairs, flag)
+    for key, raw in options.items():
         try:
-            value: Any = ast.literal_eval(raw)
-        except (ValueError, SyntaxError):
-            value = raw
-        options[key.strip()] = value
+            options[key] = ast.literal_eval(raw)
+        except Exception:  # not a literal (or one that cannot be built): text
+            options[key] = raw
     return options
 
 
@@ -97,36 +106,49 @@ def _binds(obj: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
 
 
 def as_middleware(obj: Any, options: dict[str, Any], label: str) -> Middleware:
-    """*obj* (the middleware, a factory of one, or a class taking the app first)
-    made into ``app -> app``, checked by wrapping an app once."""
+    """*obj* (the middleware, a factory of one, a class taking the app first, or a
+    PasteDeploy filter factory) made into ``app -> app``, checked by wrapping an
+    app once."""
     if not callable(obj):
         raise TargetError(f"{label} is not callable (a {type(obj).__name__})")
     required = _required(obj)
-    middleware: Middleware
+    if required and required[0] == "global_conf":  # filter_factory(global_conf, **kw)
+        text = {key: str(value) for key, value in options.items()}
+        return _wrapping(_call(obj, label, {}, **text), label)
     if options or required == []:
         if _binds(obj, **options):
-            middleware = _call(obj, label, **options)  # a factory
-        elif _binds(obj, _probe_app, **options):
-            middleware = functools.partial(obj, **options)  # Mw(app, **options)
-        else:
-            given = ", ".join(options) or "no options"
-            raise TargetError(f"{label} does not take {given}: {_signature(obj)}")
-    elif required is None or len(required) == 1:
-        middleware = obj
-    else:
-        raise TargetError(
-            f"{label} takes {len(required)} arguments {_signature(obj)}: give all "
-            "but the app with --option name=value, or write a wrapper app -> app"
-        )
+            # A factory: Gzip(min_size=0), make_middleware(). What it raises is
+            # its own error; what it made may fail to wrap an app when the app
+            # was an optional argument (Mw(app=None, ...)): then obj is the one.
+            made = _call(obj, label, **options)
+            try:
+                return _wrapping(made, label)
+            except TargetError:
+                if not _binds(obj, _probe_app, **options):
+                    raise
+        if _binds(obj, _probe_app, **options):
+            return _wrapping(functools.partial(obj, **options), label)
+        given = ", ".join(options) or "no options"
+        raise TargetError(f"{label} does not take {given}: {_signature(obj)}")
+    if required is None or len(required) == 1:
+        return _wrapping(obj, label)
+    raise TargetError(
+        f"{label} takes {len(required)} arguments {_signature(obj)}: give all "
+        "but the app with --option name=value, or write a wrapper app -> app"
+    )
+
+
+def _wrapping(middleware: Any, label: str) -> Middleware:
+    """*middleware*, once it has wrapped an app into something callable."""
     if not callable(middleware):
-        raise TargetError(
-            f"{label}() gave {type(middleware).__name__}, not a middleware"
-        )
+        kind = type(middleware).__name__
+        raise TargetError(f"{label}() gave a {kind}, not a middleware")
     wrapped = _call(middleware, f"{label} wrapping an app", _probe_app)
     if not callable(wrapped):
         kind = type(wrapped).__name__
         raise TargetError(f"{label} is not a middleware: wrapping an app gave a {kind}")
-    return middleware
+    checked: Middleware = middleware
+    return checked
 
 
 def _signature(obj: Callable[..., Any]) -> str:
@@ -137,9 +159,13 @@ def _signature(obj: Callable[..., Any]) -> str:
 
 
 def _call(obj: Callable[..., Any], label: str, *args: Any, **kwargs: Any) -> Any:
+    """Call the target's code: whatever it raises (SystemExit included: a module
+    that runs a command line as it is imported) is one line, not an exit."""
     try:
         return obj(*args, **kwargs)
-    except Exception as exc:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:
         raise TargetError(f"{label} raised {type(exc).__name__}: {exc}") from exc
 
 
@@ -152,7 +178,9 @@ def load_target(spec: str, options: dict[str, Any]) -> Middleware:
         sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
-    except Exception as exc:  # ImportError, or the module raising as it loads
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # ImportError, the module raising or exiting
         raise TargetError(
             f"cannot import {module_name}: {type(exc).__name__}: {exc}"
         ) from exc
@@ -160,6 +188,10 @@ def load_target(spec: str, options: dict[str, Any]) -> Middleware:
         obj = functools.reduce(getattr, attribute.split("."), module)
     except AttributeError as exc:
         raise TargetError(f"{module_name} has no {attribute}") from exc
+    except Exception as exc:  # a property that raises
+        raise TargetError(
+            f"{spec} raised {type(exc).__name__} when looked up: {exc}"
+        ) from exc
     return as_middleware(obj, options, spec)
 
 
@@ -174,7 +206,7 @@ def load_ini(path: Path, name: str) -> Middleware:
     parser = configparser.ConfigParser(interpolation=None, strict=False)
     try:
         parser.read(path, encoding="utf-8")
-    except configparser.Error as exc:
+    except (configparser.Error, UnicodeDecodeError, OSError) as exc:
         raise TargetError(f"{path}: {exc}") from exc
     uri = f"config:{path.resolve()}"
     folder = str(path.resolve().parent)
@@ -222,13 +254,15 @@ def add_arguments(command: argparse.ArgumentParser) -> None:
 
 def check(args: argparse.Namespace) -> int:
     """Run the command; return its exit status."""
-    # What the target logs or warns of while the styles misbehave on purpose is
-    # noise here: standard error is set aside while it is loaded and run, and a
-    # handler that drops log records keeps AccessLog's fallback quiet too.
+    # What the target prints, logs or warns of while the styles misbehave on
+    # purpose is noise here (and would spoil --json): standard output and error
+    # are set aside while it is loaded and run, a handler that drops log records
+    # keeps AccessLog's fallback quiet, and sys.path is put back afterwards.
     quiet = logging.NullHandler()
-    logging.getLogger().addHandler(quiet)
+    path = list(sys.path)
     with contextlib.ExitStack() as stack:
-        stack.callback(logging.getLogger().removeHandler, quiet)
+        stack.callback(sys.path.__setitem__, slice(None), path)
+        stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
         stack.enter_context(contextlib.redirect_stderr(io.StringIO()))
         stack.enter_context(warnings.catch_warnings())
         warnings.simplefilter("ignore")
@@ -238,6 +272,8 @@ def check(args: argparse.Namespace) -> int:
             failed: TargetError | None = exc
         else:
             failed = None
+            logging.getLogger().addHandler(quiet)  # after the target's own set-up
+            stack.callback(logging.getLogger().removeHandler, quiet)
             cells = run_matrix(subject_of(label, middleware, environ), styles)
     if failed is not None:
         print(f"error: {failed}", file=sys.stderr)
@@ -258,8 +294,7 @@ def _load(
 ) -> tuple[str, Middleware, dict[str, str], list[Style]]:
     if (args.target is None) == (args.ini is None):
         raise TargetError("give a TARGET (module:attribute) or --ini FILE")
-    given = parse_options(args.environ, "--environ")
-    environ = {key: str(value) for key, value in given.items()}
+    environ = parse_options(args.environ, "--environ")  # as written: strings
     if args.ini is not None:
         if args.option:
             raise TargetError("--option goes with a TARGET, not with --ini")
@@ -267,7 +302,8 @@ def _load(
         middleware = load_ini(args.ini, args.name)
     else:
         label = args.target
-        middleware = load_target(args.target, parse_options(args.option, "--option"))
+        options = literal_options(args.option, "--option")
+        middleware = load_target(args.target, options)
     styles = select(args.styles)
     if not styles:
         raise TargetError(f"-k: no style matches {args.styles}")

@@ -155,7 +155,8 @@ def check_empty_chunks(subject: Subject, kind: str, served: Served) -> None:
     if served.error is None:
         count = f"{len(served.chunks)} chunks for {len(EMPTY_INTERLEAVED)}"
         expect(len(served.chunks) >= len(EMPTY_INTERLEAVED), count, "chunks")
-        if not transformed(subject, served):
+        # Ours hand each chunk on as it is; a generic subject may split them.
+        if not transformed(subject, served) and not subject.generic:
             expect(served.chunks == EMPTY_INTERLEAVED, served.chunks, "chunks")
 
 

@@ -1,0 +1,3 @@
+import sys
+
+sys.exit(3)  # a module that runs its command line when imported
