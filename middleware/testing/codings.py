@@ -32,29 +32,33 @@ def _inflate(body: bytes) -> bytes:
         return zlib.decompressobj(-zlib.MAX_WBITS).decompress(body)
 
 
-def _brotli() -> Decoder | None:
-    for name in ("brotli", "brotlicffi"):
+def _first(*names: str) -> Any:
+    """The first of the modules *names* that imports, or None."""
+    for name in names:
         try:
-            module = importlib.import_module(name)
+            return importlib.import_module(name)
         except ImportError:
             continue
-
-        def decompress(body: bytes, module: Any = module) -> bytes:
-            data: bytes = module.Decompressor().process(body)
-            return data
-
-        return decompress
     return None
 
 
-def _zstd() -> Decoder | None:
-    for name in ("compression.zstd", "backports.zstd"):
-        try:
-            module = importlib.import_module(name)
-        except ImportError:
-            continue
+def _brotli() -> Decoder | None:
+    module = _first("brotli", "brotlicffi")
+    if module is None:
+        return None
 
-        def frames(body: bytes, module: Any = module) -> bytes:
+    def decompress(body: bytes) -> bytes:
+        data: bytes = module.Decompressor().process(body)
+        return data
+
+    return decompress
+
+
+def _zstd() -> Decoder | None:
+    module = _first("compression.zstd", "backports.zstd")
+    if module is not None:
+
+        def frames(body: bytes) -> bytes:
             out, data = [], body
             while data:
                 stream = module.ZstdDecompressor()
@@ -63,9 +67,8 @@ def _zstd() -> Decoder | None:
             return b"".join(out)
 
         return frames
-    try:
-        zstandard = importlib.import_module("zstandard")
-    except ImportError:
+    zstandard = _first("zstandard")
+    if zstandard is None:
         return None
 
     def stream(body: bytes) -> bytes:
