@@ -13,6 +13,10 @@ under gunicorn.
    second (medians) and each stack's share of bare Flask's rate. Target: our stack
    keeps at least 85%.
 
+Beside the in-process figures, the floor of the request layer by layer
+(:func:`floors`): what each layer of ours must do at the least, timed in the same
+turns; ``ours / floor`` is the cost of composition (target, issue 23: at most 1.5x).
+
 Before timing, each stack's answer is checked: 200, gzip-encoded, the page, and a
 401 without credentials.
 
@@ -35,6 +39,7 @@ import statistics
 import subprocess
 import sys
 import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -117,6 +122,8 @@ def in_process(page: bytes, what: str, repeat: int, number: int) -> None:
         name: functools.partial(_serve_copy, app, request)
         for name, (app, request) in requests.items()
     }
+    layers = floors(page)
+    runs.update({f"floor: {name}": run for name, run in layers.items()})
     costs = harness.medians_us(runs, repeat, number)
     print(
         f"in one process, {what}: GET / with credentials, a session read "
@@ -129,6 +136,42 @@ def in_process(page: bytes, what: str, repeat: int, number: int) -> None:
     print(f"  over the bare app: ours {ours:.2f} us, anchors {anchors:.2f} us")
     print(f"  anchors / ours (whole request): {costs['anchors'] / costs['ours']:.2f}x")
     print(f"  anchors / ours (over the bare app): {anchors / ours:.2f}x")
+    print_floors(costs, list(layers))
+
+
+def floors(page: bytes) -> dict[str, Any]:
+    """The least each layer of ours must do for the request, as calls to time:
+    AccessLog one ``logger.info`` of a preformatted line (the same discarding,
+    formatting handler), ErrorCatcher nothing on a normal request, Gzip zlib at
+    the same level on the page (when Gzip compresses it: 1 KB, not 13 bytes),
+    BasicAuth and Session one memo hit each (a dict lookup: both remember what they
+    verified), StaticFiles one prefix test (the request is not for a file)."""
+    log = harness.discarding_logger("bench.floor")
+    line = '127.0.0.1 - alice [02/Dec/2026:10:00:00 +0000] "GET / HTTP/1.1" 200 512'
+    memo = {stacks.AUTHORIZATION: True}
+    runs: dict[str, Any] = {"access log": functools.partial(log.info, line)}
+    if len(page) >= 500:  # Gzip's min_size is 200; the small body is 13 bytes
+
+        def deflate() -> bytes:
+            coder = zlib.compressobj(6, zlib.DEFLATED, 31)
+            return coder.compress(page) + coder.flush()
+
+        runs["gzip"] = deflate
+    runs["basic auth"] = functools.partial(memo.get, stacks.AUTHORIZATION)
+    runs["session"] = functools.partial(memo.get, stacks.AUTHORIZATION)
+    runs["static files"] = functools.partial("/".startswith, "/static/")
+    return runs
+
+
+def print_floors(costs: dict[str, float], layers: list[str]) -> None:
+    floor = sum(costs[f"floor: {name}"] for name in layers)
+    print("  the floor, layer by layer (what the stack must do for this request):")
+    for name in layers:
+        print(f"    {name:14} {costs[f'floor: {name}']:8.2f} us")
+    print(f"    {'errors':14} {0:8.2f} us (nothing on a normal request)")
+    ours = costs["ours"] - costs["bare"]
+    print(f"    sum            {floor:8.2f} us; ours over the bare app {ours:.2f} us")
+    print(f"  ours / floor: {ours / floor:.2f}x (composition: {ours - floor:.2f} us)")
 
 
 def _serve_copy(app: harness.App, request: dict[str, Any]) -> int:
