@@ -49,6 +49,20 @@ def file_size(result: object, headers: Headers | None) -> int | None:
         return None
 
 
+def listed_size(result: object) -> int | None:
+    """The length of a body the app returned as a list or tuple of bytestrings (the
+    classes themselves: a subclass may have ``close()``), else None. Such a body
+    cannot raise while it is iterated and has nothing to close."""
+    if result.__class__ is not list and result.__class__ is not tuple:
+        return None
+    size = 0
+    for chunk in result:  # type: ignore[attr-defined]
+        if chunk.__class__ is not bytes:
+            return None
+        size += len(chunk)
+    return size
+
+
 # -- the proxies of one response -------------------------------------------------------
 
 
@@ -76,6 +90,7 @@ class Close:
     _done = False  # the filter's finish() was called
     _filter: BodyFilter | None = None  # the filter proxy's, for this response
     _held = False  # the filter proxy holds the server's start_response (see Filter)
+    _listed = False  # the body is a list of bytestrings, counted whole (see run)
 
     def __init__(self, responder: Responder[Any], start_response: StartResponse):
         self._responder = responder
@@ -117,6 +132,18 @@ class Close:
         if self.status is not None:
             if responder.released:  # its end is not watched: the app's own iterable
                 return result
+            size = listed_size(result)
+            if size is not None:
+                # A list of bytestrings: nothing can go wrong in it, so a layer that
+                # watches only errors hands it on; one that counts takes its length
+                # at once and the server iterates the list (bench_stack).
+                if not (responder.sees_close or responder.counts_body):
+                    return result
+                if self._counts:
+                    self.bytes_sent += size  # after any write()
+                    self._listed = True
+                self._result = result
+                return self
             wrapper = environ.get("wsgi.file_wrapper")
             # uWSGI's file_wrapper is a function, not a class: its results are
             # iterated like any iterable.
@@ -249,7 +276,7 @@ class Close:
         # A body this proxy did not see (all of it, or a file handed on) is assumed
         # to have gone out whole when the server closes it without an error.
         if (
-            (not self._counts or self.file_handed_on)
+            (not self._counts or self.file_handed_on or self._listed)
             and self.status is not None
             and self.error is None
         ):
