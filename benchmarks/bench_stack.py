@@ -1,17 +1,18 @@
 """The full stack against the anchors' stack (``stacks.py``), in one process and
-under gunicorn.
+over HTTP (gunicorn and waitress).
 
 1. **In one process**: a dynamic request (``GET /`` with valid credentials, an
    existing session the app reads, ``Accept-Encoding: gzip``) through a minimal
    server loop, around the same trivial app; the bare app, our stack and the
    anchors' stack measured in turns. Printed: microseconds per request (medians)
    and how many times cheaper ours is. Target: at least 5x.
-2. **Under gunicorn** (``--wrk``; needs ``wrk``, Debian's package): the same
-   request to a trivial Flask app, bare, in our stack and in the anchors', each
-   served by gunicorn with 2 sync workers on 127.0.0.1, under a bounded load
-   (``wrk -t1 -c4``), in rounds that take the three in turns. Printed: requests per
-   second (medians) and each stack's share of bare Flask's rate. Target: our stack
-   keeps at least 85%.
+2. **Over HTTP** (``--wrk``; needs ``wrk``, Debian's package): the same request
+   to a trivial Flask app, bare, in our stack and in the anchors', each served on
+   127.0.0.1 by gunicorn with 2 sync workers (a connection per request), then by
+   waitress (4 threads, keep-alive connections), under a bounded load (``wrk -t1
+   -c4``), in rounds that take the three in turns. Printed: requests per second
+   (medians) and each stack's share of bare Flask's rate. Target: our stack keeps
+   at least 85% under both.
 
 Beside the in-process figures, the floor of the request layer by layer
 (:func:`floors`): what each layer of ours must do at the least, timed in the same
@@ -178,7 +179,7 @@ def _serve_copy(app: harness.App, request: dict[str, Any]) -> int:
     return harness.serve(app, dict(request))
 
 
-# -- under gunicorn ---------------------------------------------------------------
+# -- over HTTP -------------------------------------------------------------------
 
 
 def free_port() -> int:
@@ -188,30 +189,43 @@ def free_port() -> int:
         return port
 
 
+#: How each server serves the Flask app of a stack (``{name}``) on ``{port}``:
+#: gunicorn with 2 sync workers (a connection per request), waitress with its
+#: default 4 threads in one process (keep-alive connections).
+SERVERS = {
+    "gunicorn": [
+        sys.executable, "-m", "gunicorn", "-w", "2", "-k", "sync",
+        "-b", "127.0.0.1:{port}", "--log-level", "warning",
+        'stacks:flask_app("{name}")',
+    ],
+    "waitress": [
+        sys.executable, "-c",
+        "import logging, stacks, waitress; "
+        "logging.getLogger('waitress').setLevel(logging.ERROR); "  # its queue notes
+        "waitress.serve(stacks.flask_app('{name}'), "
+        "listen='127.0.0.1:{port}', threads=4, _quiet=True)",
+    ],
+}  # fmt: skip
+
+
 @contextlib.contextmanager
-def gunicorn(name: str) -> Iterator[int]:
-    """gunicorn, 2 sync workers, serving the Flask app in stack *name*; stopped by
-    its PID."""
+def serving(server: str, name: str) -> Iterator[int]:
+    """*server* (a key of :data:`SERVERS`) serving the Flask app in stack *name*;
+    stopped by its PID."""
     port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "gunicorn", "-w", "2", "-k", "sync",
-            "-b", f"127.0.0.1:{port}", "--log-level", "warning",
-            f'stacks:flask_app("{name}")',
-        ],
-        cwd=HERE,
-    )  # fmt: skip
+    command = [part.format(port=port, name=name) for part in SERVERS[server]]
+    proc = subprocess.Popen(command, cwd=HERE)
     try:
         deadline = time.monotonic() + 30
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"gunicorn for {name} exited: {proc.returncode}")
+                raise RuntimeError(f"{server} for {name} exited: {proc.returncode}")
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
                 break
             except OSError:
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"gunicorn for {name} never listened") from None
+                    raise TimeoutError(f"{server} for {name} never listened") from None
                 time.sleep(0.1)
         yield port
     finally:
@@ -271,12 +285,12 @@ def wrk(port: int, headers: dict[str, str], seconds: int) -> float:
     return float(found.group(1))
 
 
-def under_gunicorn(rounds: int, seconds: int) -> None:
+def under_server(server: str, rounds: int, seconds: int) -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("--wrk needs wrk (apt-get install wrk)")
     rates: dict[str, list[float]] = {name: [] for name in NAMES}
     with contextlib.ExitStack() as servers:
-        ports = {name: servers.enter_context(gunicorn(name)) for name in NAMES}
+        ports = {name: servers.enter_context(serving(server, name)) for name in NAMES}
         headers = {name: headers_for(name, port) for name, port in ports.items()}
         for name in NAMES:  # warm up: every worker's first request (bcrypt) is slow
             wrk(ports[name], headers[name], 2)
@@ -284,9 +298,13 @@ def under_gunicorn(rounds: int, seconds: int) -> None:
             for i in range(len(NAMES)):
                 name = NAMES[(round_ + i) % len(NAMES)]
                 rates[name].append(wrk(ports[name], headers[name], seconds))
+    how = {
+        "gunicorn": "gunicorn (2 sync workers, a connection per request)",
+        "waitress": "waitress (4 threads, keep-alive connections)",
+    }[server]
     print(
-        f"under gunicorn (2 sync workers), Flask, wrk -t1 -c4, {rounds} rounds of "
-        f"{seconds} s each in turns; requests per second (median, then each round)"
+        f"under {how}, Flask, wrk -t1 -c4, {rounds} rounds of {seconds} s each in "
+        "turns; requests per second (median, then each round)"
     )
     bare = statistics.median(rates["bare"])
     for name in NAMES:
@@ -299,7 +317,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--number", type=int, default=2000)
-    parser.add_argument("--wrk", action="store_true", help="also serve with gunicorn")
+    parser.add_argument(
+        "--wrk", action="store_true", help="also serve with gunicorn and waitress"
+    )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=int, default=5)
     args = parser.parse_args()
@@ -312,8 +332,9 @@ def main() -> None:
         args.number,
     )
     if args.wrk:
-        print()
-        under_gunicorn(args.rounds, args.seconds)
+        for server in SERVERS:
+            print()
+            under_server(server, args.rounds, args.seconds)
 
 
 if __name__ == "__main__":

@@ -15,9 +15,10 @@ from ..wsgi import (
     body_forbidden,
     remove_header,
 )
-from .close import Close, file_size, log
+from .close import Close, log
 from .misuse import not_bytes
 from .responder import BodyFilter
+from .sizes import file_size
 
 
 class Body(Close):
@@ -142,9 +143,9 @@ class Filter(Body):
                 elif sum(map(len, result)) <= WHOLE_LIMIT:  # joined: a copy
                     result = [b"".join(result)]
                     self._whole = True
-                responder = self._responder
+                watcher = self._responder
                 if self._whole and not (
-                    responder.sees_error or responder.sees_close or responder.counts_body
+                    watcher.sees_error or watcher.sees_close or watcher.counts_body
                 ):
                     # Nothing to watch after: filtered now, the server (and an outer
                     # layer) gets a list with its length (bench_stack).

@@ -57,7 +57,8 @@ class Outcome(NamedTuple):
     headers: Headers | None
     #: Whether the status and headers reached the server's output.
     headers_sent: bool
-    #: Body bytes passed to the server; for a file handed on, the file's size. Only
+    #: Body bytes passed to the server; for a file handed on, the file's size, and
+    #: for a list of bytestrings, its length (both given to the server whole). Only
     #: counted by layers that see the body (``counts_body``, body and filter proxies).
     bytes_sent: int
     #: The first exception raised by the app, a hook, the iteration or ``close()``.
