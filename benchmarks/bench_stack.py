@@ -50,6 +50,8 @@ import stacks
 
 HERE = Path(__file__).resolve().parent
 NAMES = ("bare", "ours", "anchors")
+#: Also measured in one process, not for the targets: AccessLog's stream option.
+STREAM = "ours, stream sink"
 
 
 def environ(**extra: str) -> dict[str, Any]:
@@ -100,7 +102,7 @@ def call(app: harness.App, env: dict[str, Any]) -> tuple[str, dict[str, str], by
 
 def in_process(page: bytes, what: str, repeat: int, number: int) -> None:
     requests: dict[str, tuple[harness.App, dict[str, Any]]] = {}
-    for name in NAMES:
+    for name in (*NAMES, STREAM):
         app = stacks.stack(name, page)
         auth = {"HTTP_AUTHORIZATION": stacks.AUTHORIZATION}
         extra = dict(auth)
@@ -138,6 +140,12 @@ def in_process(page: bytes, what: str, repeat: int, number: int) -> None:
     print(f"  anchors / ours (whole request): {costs['anchors'] / costs['ours']:.2f}x")
     print(f"  anchors / ours (over the bare app): {anchors / ours:.2f}x")
     print_floors(costs, list(layers))
+    stream = costs[STREAM] - costs["bare"]
+    print(
+        f"  not for the targets: {STREAM} (AccessLog(stream=...), no logging): "
+        f"{costs[STREAM]:.2f} us/request, {stream:.2f} over the bare app; "
+        f"anchors / it {costs['anchors'] / costs[STREAM]:.2f}x"
+    )
 
 
 def floors(page: bytes) -> dict[str, Any]:
