@@ -131,8 +131,16 @@ def test_plan_chooses_the_proxy_from_the_hooks() -> None:
     for kind, members in KIND_HOOKS.items():
         assert plan(hooked(**members)) == kind, kind
     assert plan(hooked()) == "direct"
-    assert plan(hooked(on_error=lambda self, exc: None)) == "body"
-    assert plan(hooked(recover=lambda self, exc: None)) == "body"
+    assert plan(hooked(on_error=lambda self, exc: None)) == "errors"
+    assert plan(hooked(recover=lambda self, exc: None)) == "errors"
+    # Errors and anything else, or an __init__ of its own: the body proxy.
+    assert plan(hooked(on_error=lambda self, exc: None, counts_body=True)) == "body"
+    assert plan(hooked(recover=lambda self, exc: None, on_request=lambda s: None)) == (
+        "body"
+    )
+    own_init = hooked(on_error=lambda self, exc: None, __init__=Responder.__init__)
+    assert plan(own_init) == "errors"  # the same function: nothing of its own
+    assert plan(hooked(on_error=lambda self, exc: None, __init__=_own_init)) == "body"
     assert plan(capturing([], on_start=lambda self, status, headers: None)) == "close"
     assert plan(filtering(on_close=lambda self, outcome: None)) == "filter"
     assert [plan(m) for m in (Tag(), CloseRecorder(), BodyRecorder(), Upper())] == [
@@ -142,6 +150,64 @@ def test_plan_chooses_the_proxy_from_the_hooks() -> None:
         "filter",
     ]
     assert plan(_Retired()) == "answer"
+
+
+def _own_init(
+    self: Responder[Any], middleware: Middleware, environ: WSGIEnvironment
+) -> None:
+    Responder.__init__(self, middleware, environ)
+
+
+def counted_errors_layer(made: list[Responder[Any]], **members: Any) -> Middleware:
+    """An errors-only middleware whose responders are counted as they are made."""
+
+    def __new__(cls: type[Responder[Any]], *args: Any) -> Responder[Any]:
+        responder: Responder[Any] = object.__new__(cls)
+        made.append(responder)
+        return responder
+
+    members.setdefault("on_error", lambda self, exc: None)
+    return hooked(__new__=__new__, **members)
+
+
+def test_an_errors_only_responder_is_made_only_when_an_error_comes() -> None:
+    made: list[Responder[Any]] = []
+    layer = counted_errors_layer(made)
+    assert plan(layer) == "errors"
+    body = [b"ok"]
+    assert layer(simple_app(body))(make_environ(), lax_start_response) is body
+
+    def streaming(environ: WSGIEnvironment, start_response: StartResponse) -> Any:
+        start_response("200 OK", text_headers())
+        yield b"a"
+        yield b"b"
+
+    served = run(layer(streaming))
+    assert served.body == b"ab" and served.error is None and made == []
+
+
+def test_an_errors_only_responder_made_late_sees_its_request() -> None:
+    made: list[Responder[Any]] = []
+    seen: list[tuple[object, object, BaseException]] = []
+
+    def on_error(self: Responder[Any], exc: BaseException) -> None:
+        seen.append((self.middleware, self.environ, exc))
+
+    def recover(self: Responder[Any], exc: Exception) -> Any:
+        return "500 Internal Server Error", text_headers(), b"caught"
+
+    layer = counted_errors_layer(made, on_error=on_error, recover=recover)
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Any:
+        raise AppError("boom")
+
+    environ = make_environ()
+    served = run(layer(app), environ)
+    assert served.status == "500 Internal Server Error" and served.body == b"caught"
+    assert len(made) == 1 and len(seen) == 1
+    middleware, seen_environ, exc = seen[0]
+    assert middleware is layer and seen_environ is environ
+    assert isinstance(exc, AppError)
 
 
 def test_a_responder_that_is_not_a_responder_class_is_refused() -> None:

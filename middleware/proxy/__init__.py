@@ -24,6 +24,9 @@ answer     (no responder) the middleware overrides           one call to ``answe
 direct     overrides ``on_request`` only                     the responder
 start      overrides ``on_start`` (not the ones below)       the responder, a closure
 close      overrides ``on_close``                            the responder, a proxy
+errors     overrides only ``on_error``, ``recover`` or       a proxy, a generator over
+           ``on_recovered``, and not ``__init__``            the body; the responder
+                                                             only if an error comes
 body       overrides ``on_error`` or ``recover``, or sets    the responder, a proxy, a
            :attr:`~Responder.counts_body`                    generator over the body
 filter     sets :attr:`~Responder.filters`                   as body, plus the filter

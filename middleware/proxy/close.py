@@ -59,6 +59,7 @@ class Close:
     _filter: BodyFilter | None = None  # the filter proxy's, for this response
     _held = False  # the filter proxy holds the server's start_response (see Filter)
     _listed = False  # the body is a list of bytestrings, counted whole (see run)
+    _sees_close = True  # the responder may have on_close (the errors proxy's cannot)
 
     def __init__(self, responder: Responder[Any], start_response: StartResponse):
         self._responder = responder
@@ -259,11 +260,10 @@ class Close:
                 self._record(exc)
                 self._end()
                 raise
-        responder = self._responder
         if self.error is not None:
             self._end()
-        elif responder.sees_close:  # _end's usual path, inlined (bench_core)
-            responder.on_close(
+        elif self._sees_close and self._responder.sees_close:  # _end's, inlined
+            self._responder.on_close(
                 _tuple_new(
                     Outcome,
                     (

@@ -18,6 +18,7 @@ from ..wsgi import (
 )
 from .body import Body, Filter
 from .close import Close
+from .errors import Errors
 from .misuse import NO_FILTERS, TWICE
 from .responder import Responder
 
@@ -26,7 +27,8 @@ from .responder import Responder
 
 def plan(middleware: Middleware) -> str:
     """The proxy a layer of *middleware* uses: ``"answer"``, ``"direct"``,
-    ``"start"``, ``"close"``, ``"body"`` or ``"filter"`` (see the module's table).
+    ``"start"``, ``"close"``, ``"errors"``, ``"body"`` or ``"filter"`` (see the
+    module's table).
     Decided here only, from the hooks the responder class overrides."""
     responder = middleware.responder
     if responder is None:
@@ -43,6 +45,13 @@ def plan(middleware: Middleware) -> str:
         )
     if responder.filters:
         return "filter"
+    if (
+        responder.sees_error
+        and not (responder.sees_request or responder.sees_start)
+        and not (responder.sees_close or responder.counts_body)
+        and responder.__init__ is Responder.__init__
+    ):
+        return "errors"
     if responder.sees_error or responder.counts_body:
         return "body"
     if responder.sees_close:
@@ -82,6 +91,8 @@ class Middleware:
             return _DirectLayer(app, self)
         if kind == "start":
             return _StartLayer(app, self)
+        if kind == "errors":
+            return _ErrorsLayer(app, self)
         proxy = {"close": Close, "body": Body, "filter": Filter}[kind]
         return _ProxyLayer(app, self, proxy)
 
@@ -256,3 +267,16 @@ class _ProxyLayer(Layer):
     ) -> Iterable[bytes]:
         responder = self._responder(self.middleware, environ)
         return self._proxy(responder, start_response).run(self.app, environ)
+
+
+class _ErrorsLayer(_DirectLayer):
+    """A responder that sees only errors: an :class:`Errors` proxy per request,
+    which makes the responder only if an error comes."""
+
+    __slots__ = ()
+
+    def __call__(
+        self, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        proxy = Errors(self._responder, self.middleware, environ, start_response)
+        return proxy.run(self.app, environ)
