@@ -91,6 +91,28 @@ class BodyRecorder(Middleware):
     responder = _BodyRecording
 
 
+class _ErrorsRecording(Responder["ErrorsRecorder"]):
+    """An errors layer: error hooks only, no __init__ of its own, so the core makes
+    it only when an error comes. Records each error once, in the environ."""
+
+    def on_error(self, exc: BaseException) -> None:
+        self.environ.setdefault("tests.errors-only", []).append(exc)
+
+
+class ErrorsRecorder(Middleware):
+    responder = _ErrorsRecording
+
+
+def check_errors(style: Style, outcome: Served) -> None:
+    """A Subject.check: the errors layer saw the style's error, once, and nothing
+    on a response that raised nothing."""
+    seen = outcome.environ.get("tests.errors-only", [])
+    if style.error is None:
+        assert seen == [], seen
+    else:
+        assert len(seen) >= 1 and isinstance(seen[0], style.error), seen
+
+
 class UpperFilter:
     """A body filter: upper-cases every chunk."""
 
@@ -153,6 +175,7 @@ SUBJECTS = [
     Subject("start-layer", Tag(), check=check_tag),
     Subject("close-layer", CloseRecorder(), check=check_records("close")),
     Subject("body-layer", BodyRecorder(), check=check_records("body")),
+    Subject("errors-layer", ErrorsRecorder(), check=check_errors),
     Subject(
         "filter-layer", Upper(), decode=bytes.lower, transforms=True, check=check_upper
     ),
