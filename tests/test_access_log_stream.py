@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import re
+import sys
 import threading
 from typing import Any
 
@@ -139,24 +140,36 @@ def test_an_error_is_in_the_line() -> None:
     assert stream.getvalue() == "500 AppError\n"
 
 
-def test_a_failing_stream_is_logged_and_the_response_is_not_harmed(
+def test_a_failing_stream_is_logged_once_a_minute_and_the_response_is_not_harmed(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    app = AccessLog(stream=Broken())(hello)
     with caplog.at_level(logging.WARNING, logger="middleware.access_log"):
-        served = run(AccessLog(stream=Broken())(hello))
+        served = [run(app) for _ in range(3)]
+    assert all(s.error is None and s.body == b"hello" for s in served)
+    warnings = [r for r in caplog.records if r.name == "middleware.access_log"]
+    assert len(warnings) == 1  # not one per request
+    assert "cannot be written" in caplog.text and "BrokenPipeError" in caplog.text
+
+
+def test_a_named_stream_that_is_none_drops_the_line(
+    monkeypatch: pytest.MonkeyPatch, silent_logger: Any
+) -> None:
+    monkeypatch.setattr(sys, "stdout", None)  # pythonw, some daemons
+    served = run(AccessLog(stream="stdout")(hello))
     assert served.error is None and served.body == b"hello"
-    assert "could not be written" in caplog.text and "BrokenPipeError" in caplog.text
+    assert silent_logger == []  # not sent to the logger instead
 
 
-def test_lines_from_many_threads_never_interleave() -> None:
+def test_lines_from_many_threads_and_two_layers_never_interleave() -> None:
     stream = io.StringIO()
-    app = AccessLog(format="{U} {s} {B}", stream=stream)(hello)
+    apps = [AccessLog(format="{U} {s} {B}", stream=stream)(hello) for _ in range(2)]
     barrier = threading.Barrier(8, timeout=10)
 
     def client(number: int) -> None:
         barrier.wait()
         for request in range(200):
-            run(app, make_environ("GET", f"/t{number}/{request}"))
+            run(apps[request % 2], make_environ("GET", f"/t{number}/{request}"))
 
     threads = [threading.Thread(target=client, args=(n,)) for n in range(8)]
     for thread in threads:
@@ -176,6 +189,8 @@ REFUSED_STREAMS: dict[str, Any] = {
     "an object without write": object(),
     "bytes": b"stdout",
     "write that is not callable": type("W", (), {"write": "no"})(),
+    "a binary stream": io.BytesIO(),
+    "a raw file": io.FileIO(0, closefd=False),
 }
 
 
@@ -205,12 +220,12 @@ def test_the_stream_from_an_ini_file(tmp_path: Any, text: str, expected: Any) ->
 
 
 def test_a_path_in_an_ini_file_is_refused_naming_the_option(tmp_path: Any) -> None:
-    with pytest.raises(ValueError, match="stream"):
+    with pytest.raises(ValueError, match="stream.*'/var/log/Access.log'"):
         load(
             tmp_path,
             """
             [filter:access_log]
             use = egg:wsgi-middleware-toolkit#access_log
-            stream = /var/log/access.log
+            stream = /var/log/Access.log
             """,
         )

@@ -1,9 +1,10 @@
 """A body the app returns as a list or tuple of bytestrings: what each proxy does
 with it (issue 23's fast path). A layer that watches only errors hands the app's
-own list on; one that counts takes its length at once; a filter with nothing to
-watch after filters it before returning, so the server (and an outer layer) gets
-a list with its length. Anything else in a list (a ``str``, a ``bytearray``, a
-list subclass with ``close()``) takes the usual path, errors and all."""
+own list on; one that counts counts what the server takes of it; a filter with
+nothing to watch after filters it before returning, so the server (and an outer
+layer) gets a list with its length. Anything else in a list (a ``str``, a
+``bytearray``, a list subclass with ``close()``) takes the usual path, errors and
+all."""
 
 from __future__ import annotations
 
@@ -108,10 +109,47 @@ def test_a_counting_layer_counts_a_list_whole(body: Any, written: bytes) -> None
     assert outcome.error is None and outcome.status == "200 OK"
 
 
-def test_a_counted_list_abandoned_by_the_server_is_still_closed_once() -> None:
+@pytest.mark.parametrize("taken", [0, 1, 2])
+def test_a_counted_list_the_server_gives_up_on_counts_what_it_took(
+    taken: int,
+) -> None:
     outcomes: list[Outcome] = []
-    served = run(counting(outcomes)(returning([b"a", b"b", b"c"])), abandon_after=1)
-    assert served.body == b"a" and len(outcomes) == 1  # on_close ran, once
+    app = counting(outcomes)(returning([b"a" * 10, b"b" * 10, b"c" * 10]))
+    served = run(app, abandon_after=taken)
+    assert len(served.body) == 10 * taken
+    [outcome] = outcomes  # on_close ran, once
+    assert outcome.bytes_sent == 10 * taken and outcome.headers_sent == (taken > 0)
+
+
+def test_a_counting_layer_whose_start_hook_failed_once_still_sees_the_200() -> None:
+    """The app caught what the hook raised and started again: the list went out,
+    and the outcome says so (the error is kept, the status is the one sent)."""
+    outcomes: list[Outcome] = []
+    calls: list[str] = []
+
+    def on_start(self: Responder[Any], status: str, headers: Any) -> None:
+        calls.append(status)
+        if len(calls) == 1:
+            raise AppError("the hook failed once")
+
+    layer = watching(
+        counts_body=True,
+        on_start=on_start,
+        on_close=lambda self, outcome: outcomes.append(outcome),
+    )
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Any:
+        try:
+            start_response("200 OK", text_headers())
+        except AppError:
+            start_response("200 OK", text_headers())
+        return [b"hello"]
+
+    served = run(layer(app))
+    assert served.status == "200 OK" and served.body == b"hello"
+    [outcome] = outcomes
+    assert outcome.status == "200 OK" and outcome.headers_sent
+    assert outcome.bytes_sent == 5
 
 
 PAGE = b"<p>" + b"compressible text " * 100 + b"</p>"

@@ -141,6 +141,8 @@ def test_plan_chooses_the_proxy_from_the_hooks() -> None:
     own_init = hooked(on_error=lambda self, exc: None, __init__=Responder.__init__)
     assert plan(own_init) == "errors"  # the same function: nothing of its own
     assert plan(hooked(on_error=lambda self, exc: None, __init__=_own_init)) == "body"
+    own_new = hooked(on_error=lambda self, exc: None, __new__=_own_new)
+    assert plan(own_new) == "body"  # work in __new__ would be skipped otherwise
     assert plan(capturing([], on_start=lambda self, status, headers: None)) == "close"
     assert plan(filtering(on_close=lambda self, outcome: None)) == "filter"
     assert [plan(m) for m in (Tag(), CloseRecorder(), BodyRecorder(), Upper())] == [
@@ -158,22 +160,50 @@ def _own_init(
     Responder.__init__(self, middleware, environ)
 
 
-def counted_errors_layer(made: list[Responder[Any]], **members: Any) -> Middleware:
-    """An errors-only middleware whose responders are counted as they are made."""
+def _own_new(cls: type[Responder[Any]], *args: Any) -> Responder[Any]:
+    responder: Responder[Any] = object.__new__(cls)
+    return responder
 
-    def __new__(cls: type[Responder[Any]], *args: Any) -> Responder[Any]:
-        responder: Responder[Any] = object.__new__(cls)
-        made.append(responder)
-        return responder
 
+class Made:
+    """The responders made once :meth:`start` is called: Responder.__init__ is
+    patched to count them after a layer was planned (so plan() saw the real one)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.responders: list[Responder[Any]] = []
+        self._monkeypatch = monkeypatch
+
+    def start(self) -> None:
+        real = Responder.__init__
+        responders = self.responders
+
+        def counting(
+            self: Responder[Any], middleware: Any, environ: WSGIEnvironment
+        ) -> None:
+            real(self, middleware, environ)
+            responders.append(self)
+
+        self._monkeypatch.setattr(Responder, "__init__", counting)
+
+
+@pytest.fixture
+def made(monkeypatch: pytest.MonkeyPatch) -> Made:
+    return Made(monkeypatch)
+
+
+def counted_errors_layer(made: Made, **members: Any) -> Middleware:
+    """An errors-only middleware, planned; from then on its responders are counted."""
     members.setdefault("on_error", lambda self, exc: None)
-    return hooked(__new__=__new__, **members)
-
-
-def test_an_errors_only_responder_is_made_only_when_an_error_comes() -> None:
-    made: list[Responder[Any]] = []
-    layer = counted_errors_layer(made)
+    layer = hooked(**members)
     assert plan(layer) == "errors"
+    made.start()
+    return layer
+
+
+def test_an_errors_only_responder_is_made_only_when_an_error_comes(
+    made: Made,
+) -> None:
+    layer = counted_errors_layer(made)
     body = [b"ok"]
     assert layer(simple_app(body))(make_environ(), lax_start_response) is body
 
@@ -183,11 +213,30 @@ def test_an_errors_only_responder_is_made_only_when_an_error_comes() -> None:
         yield b"b"
 
     served = run(layer(streaming))
-    assert served.body == b"ab" and served.error is None and made == []
+    assert served.body == b"ab" and served.error is None and made.responders == []
 
 
-def test_an_errors_only_responder_made_late_sees_its_request() -> None:
-    made: list[Responder[Any]] = []
+def test_an_errors_only_responder_is_not_made_for_an_exc_info_restart(
+    made: Made,
+) -> None:
+    layer = counted_errors_layer(made)
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Any:
+        start_response("200 OK", text_headers())
+        try:
+            raise AppError("handled by the app")
+        except AppError:
+            start_response("500 Internal Server Error", text_headers(), sys.exc_info())
+        return [b"oops"]
+
+    served = run(layer(app))
+    assert served.status == "500 Internal Server Error" and served.body == b"oops"
+    assert served.error is None and made.responders == []
+
+
+def test_an_errors_only_responder_made_late_sees_its_request(
+    made: Made,
+) -> None:
     seen: list[tuple[object, object, BaseException]] = []
 
     def on_error(self: Responder[Any], exc: BaseException) -> None:
@@ -204,7 +253,7 @@ def test_an_errors_only_responder_made_late_sees_its_request() -> None:
     environ = make_environ()
     served = run(layer(app), environ)
     assert served.status == "500 Internal Server Error" and served.body == b"caught"
-    assert len(made) == 1 and len(seen) == 1
+    assert len(made.responders) == 1 and len(seen) == 1
     middleware, seen_environ, exc = seen[0]
     assert middleware is layer and seen_environ is environ
     assert isinstance(exc, AppError)

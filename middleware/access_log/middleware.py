@@ -8,15 +8,15 @@ import contextvars
 import json
 import logging
 import sys
-import threading
 import time
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
 from ..options import REFUSED, Flag, Option, Text
 from ..proxy import Middleware, Outcome, Responder
 from ..wsgi import REQUEST_ID_KEY, Headers, WSGIEnvironment, get_header
 from .formats import FORMATS, UNSAFE, Clock, compile_format, environ_key, escape, uri
 from .ids import new_request_id, request_id_var, valid_request_id
+from .streams import NOWHERE, REPORT_EVERY, StreamOption, TextSink, write_line
 
 __all__ = ["AccessLog", "wall_clock"]
 
@@ -162,31 +162,6 @@ class LevelOption(Option[int]):
         return REFUSED
 
 
-class TextSink(Protocol):
-    """What the ``stream`` option writes lines to: ``write(str)`` (and ``flush()``,
-    if it has one): a text file, ``sys.stdout``, an ``io.StringIO``."""
-
-    def write(self, text: str, /) -> object: ...
-
-
-class StreamOption(Option[Any]):
-    """Where lines go instead of a logger: ``"stdout"`` or ``"stderr"`` (looked up
-    in :mod:`sys` at each line, so a replaced ``sys.stdout`` is written to), or an
-    object with a ``write(str)`` method (``flush()`` too if it has one)."""
-
-    expects = "'stdout', 'stderr' or an object with a write() method"
-
-    def accept(self, value: Any) -> Any:
-        if value in ("stdout", "stderr"):
-            return value
-        if not isinstance(value, str) and callable(getattr(value, "write", None)):
-            return value
-        return REFUSED
-
-    def convert(self, text: str, here: Any) -> Any:
-        return text.strip().lower()
-
-
 class AccessLog(Middleware):
     """Log one line per request, when its response is closed.
 
@@ -269,7 +244,7 @@ class AccessLog(Middleware):
         self.stream: str | TextSink | None = options["stream"].check("stream", stream)
         self._look = 0.0  # when to look again whether the logger has handlers
         self._unconfigured = False
-        self._write_lock = threading.Lock()  # one line at a time on a stream
+        self._failed_at = -REPORT_EVERY  # when a failing stream was last reported
 
     def _stream(self) -> TextSink | None:
         """The stream lines are written to, or None for the logger: the *stream*
@@ -278,24 +253,27 @@ class AccessLog(Middleware):
         if stream is None:
             return sys.stderr if self._writes_to_stderr() else None
         if isinstance(stream, str):
-            found: TextSink = getattr(sys, stream)
-            return found
+            found: TextSink | None = getattr(sys, stream)
+            return NOWHERE if found is None else found
         return stream
 
     def _write(self, stream: TextSink, line: str) -> None:
         """One line on *stream*. A stream that fails (closed, a broken pipe) is
-        logged, as a logging handler reports its own failures: the response it
-        ends went out already, and the server should not see an error for it."""
+        logged once a minute while it fails, as a logging handler reports its own
+        failures: the response it ends went out already, and the server should not
+        see an error for it."""
         try:
-            with self._write_lock:
-                stream.write(line + "\n")
-                flush = getattr(stream, "flush", None)
-                if flush is not None:
-                    flush()
+            write_line(stream, line)
         except Exception:
-            log.warning(
-                "an access line could not be written to %r", stream, exc_info=True
-            )
+            now = time.monotonic()
+            if now - self._failed_at >= REPORT_EVERY:
+                self._failed_at = now
+                log.warning(
+                    "access lines cannot be written to %r (said once a minute "
+                    "while it fails)",
+                    stream,
+                    exc_info=True,
+                )
 
     def _writes_to_stderr(self) -> bool:
         """Whether lines go to standard error: the fallback is on and no handler

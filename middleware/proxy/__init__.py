@@ -34,11 +34,12 @@ filter     sets :attr:`~Responder.filters`                   as body, plus the f
 
 A body the app returned as a list or tuple of bytestrings (those classes exactly: a
 subclass may have ``close()``) cannot fail while it is iterated and has nothing to
-close: a body layer that watches only errors hands it on as it is, one that counts
-takes its length at once and lets the server iterate the list, and a filter layer
-with nothing to watch after filters it before returning, so the next layer out
-gets a list with its length. Fewer generator frames per request
-(``benchmarks/bench_stack.py``); anything else in a list takes the usual path.
+close: a layer that watches only errors hands it on as it is, and a filter layer
+whose start is held (a filter with ``complete``, as Compress's) and that watches
+nothing else filters it before returning, so the next layer out gets a list with
+its length. Fewer generator frames per request (``benchmarks/bench_stack.py``); a
+layer that counts bytes still counts what the server takes; anything else in a
+list takes the usual path.
 
 What the proxies guarantee (PEP 3333):
 

@@ -45,8 +45,6 @@ class Body(Close):
     def __iter__(self) -> Iterator[bytes]:
         if self._closed:
             raise RuntimeError("the response was iterated after close()")
-        if self._listed:  # counted in run(): the list's own iterator
-            return iter(self._result)
         return self._stream()
 
     def _stream(self) -> Iterator[bytes]:

@@ -58,7 +58,6 @@ class Close:
     _done = False  # the filter's finish() was called
     _filter: BodyFilter | None = None  # the filter proxy's, for this response
     _held = False  # the filter proxy holds the server's start_response (see Filter)
-    _listed = False  # the body is a list of bytestrings, counted whole (see run)
     _sees_close = True  # the responder may have on_close (the errors proxy's cannot)
 
     def __init__(self, responder: Responder[Any], start_response: StartResponse):
@@ -101,18 +100,14 @@ class Close:
         if self.status is not None:
             if responder.released:  # its end is not watched: the app's own iterable
                 return result
-            size = listed_size(result)
-            if size is not None:
-                # A list of bytestrings: nothing can go wrong in it, so a layer that
-                # watches only errors hands it on; one that counts takes its length
-                # at once and the server iterates the list (bench_stack).
-                if not (responder.sees_close or responder.counts_body):
-                    return result
-                if self._counts:
-                    self.bytes_sent += size  # after any write()
-                    self._listed = True
-                self._result = result
-                return self
+            # A list of bytestrings cannot fail while iterated and has nothing to
+            # close: a layer that watches only errors hands it on (bench_stack).
+            # (One that counts still counts what the server takes of it.)
+            if (
+                not (responder.sees_close or responder.counts_body)
+                and listed_size(result) is not None
+            ):
+                return result
             wrapper = environ.get("wsgi.file_wrapper")
             # uWSGI's file_wrapper is a function, not a class: its results are
             # iterated like any iterable.
@@ -245,7 +240,7 @@ class Close:
         # A body this proxy did not see (all of it, or a file handed on) is assumed
         # to have gone out whole when the server closes it without an error.
         if (
-            (not self._counts or self.file_handed_on or self._listed)
+            (not self._counts or self.file_handed_on)
             and self.status is not None
             and self.error is None
         ):

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..wsgi import (
+    ExcInfo,
     Headers,
     OptExcInfo,
     StartResponse,
@@ -24,11 +25,11 @@ from .sizes import listed_size
 
 class Errors(Body):
     """The response of a responder whose class overrides only error hooks
-    (``on_error``, ``recover``, ``on_recovered``) and keeps
-    :meth:`Responder.__init__`, which only stores its two arguments: nothing but an
-    error reads it, so it is made then, with the same arguments, at most once.
-    Otherwise a :class:`Body`: the same protocol, without the reads of hooks this
-    responder cannot have (``on_request``, ``on_start``, ``release``,
+    (``on_error``, ``recover``, ``on_recovered``) and keeps Responder's own
+    construction (``__new__``, ``__init__``: they only store the two arguments):
+    nothing but an error reads it, so it is made then, with the same arguments, at
+    most once. Otherwise a :class:`Body`: the same protocol, without the reads of
+    hooks this responder cannot have (``on_request``, ``on_start``, ``release``,
     ``on_close``)."""
 
     _sees_close = False
@@ -91,5 +92,17 @@ class Errors(Body):
         if self.status is not None:
             raise RuntimeError(TWICE)
         self._write = self._server_start(status, headers)
+        self.status, self.headers = status, headers
+        return self.write
+
+    def _restart(
+        self, status: str, headers: Headers, exc_info: ExcInfo
+    ) -> WriteCallable:
+        """As :meth:`Close._restart`, without a start hook: replace the headers
+        (the app handled its error; this responder is not made for it), or
+        re-raise once bytes went out."""
+        if self.headers_sent:
+            raise exc_info[1].with_traceback(exc_info[2])
+        self._write = self._server_start(status, headers, exc_info)
         self.status, self.headers = status, headers
         return self.write

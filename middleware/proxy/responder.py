@@ -57,8 +57,7 @@ class Outcome(NamedTuple):
     headers: Headers | None
     #: Whether the status and headers reached the server's output.
     headers_sent: bool
-    #: Body bytes passed to the server; for a file handed on, the file's size, and
-    #: for a list of bytestrings, its length (both given to the server whole). Only
+    #: Body bytes passed to the server; for a file handed on, the file's size. Only
     #: counted by layers that see the body (``counts_body``, body and filter proxies).
     bytes_sent: int
     #: The first exception raised by the app, a hook, the iteration or ``close()``.
@@ -81,7 +80,9 @@ class Responder(Generic[M]):
 
     Made once per request by the layer, as ``YourResponder(middleware, environ)``;
     define ``__init__`` with that signature (calling ``super().__init__``) to set up
-    per-request state. Override only the hooks you need: the layer's proxy is chosen
+    per-request state. (One that overrides only error hooks and neither
+    ``__init__`` nor ``__new__`` is made only if an error comes: nothing else would
+    read it.) Override only the hooks you need: the layer's proxy is chosen
     from them (see the table in this module's docs). In the order they run:
 
     - :meth:`on_request` before the app; it may answer the request itself;
