@@ -164,13 +164,7 @@ class Filter(Body):
                 responder.sees_error or responder.sees_close or responder.counts_body
             ):
                 return result
-            wrapper = environ.get("wsgi.file_wrapper")
-            if (
-                isinstance(wrapper, type)
-                and isinstance(result, wrapper)
-                and self._hand_on_file(result)
-            ):
-                return result
+            return self._handed_back(result, environ)
         self._result = result
         return self
 

@@ -58,7 +58,9 @@ class Close:
     _done = False  # the filter's finish() was called
     _filter: BodyFilter | None = None  # the filter proxy's, for this response
     _held = False  # the filter proxy holds the server's start_response (see Filter)
-    _sees_close = True  # the responder may have on_close (the errors proxy's cannot)
+    # The responder may have hooks beyond the error ones. The errors proxy's cannot,
+    # and is made only when an error comes: nothing else reads it.
+    _hooked = True
 
     def __init__(self, responder: Responder[Any], start_response: StartResponse):
         self._responder = responder
@@ -80,6 +82,8 @@ class Close:
                 return self
             if answer is not None:
                 return send_answer(answer, environ, self._server_start)
+        # The app is called inline here and in Errors.run: a helper is one frame
+        # more on every request of a proxy layer (bench_core, bench_errors).
         try:
             result = app(environ, self.start_response)
             if result.__class__ is not list and not (
@@ -94,9 +98,6 @@ class Close:
             return self
         if self._filters:
             return self._respond(result, environ)
-        # What the server gets for the app's result: this proxy, or the app's own
-        # file wrapper with this proxy's close chained (inlined: one frame less on
-        # every request of a close or body layer, bench_core).
         if self.status is not None:
             if responder.released:  # its end is not watched: the app's own iterable
                 return result
@@ -108,15 +109,24 @@ class Close:
                 and listed_size(result) is not None
             ):
                 return result
-            wrapper = environ.get("wsgi.file_wrapper")
-            # uWSGI's file_wrapper is a function, not a class: its results are
-            # iterated like any iterable.
-            if (
-                isinstance(wrapper, type)
-                and isinstance(result, wrapper)
-                and self._hand_on_file(result)
-            ):
-                return result
+            return self._handed_back(result, environ)
+        self._result = result
+        return self
+
+    def _handed_back(
+        self, result: Iterable[bytes], environ: WSGIEnvironment
+    ) -> Iterable[bytes]:
+        """What the server gets for a started response's *result*: the app's own
+        file wrapper with this proxy's close chained (so it can use sendfile), or
+        this proxy. (uWSGI's file_wrapper is a function, not a class: its results
+        are iterated like any iterable.)"""
+        wrapper = environ.get("wsgi.file_wrapper")
+        if (
+            isinstance(wrapper, type)
+            and isinstance(result, wrapper)
+            and self._hand_on_file(result)
+        ):
+            return result
         self._result = result
         return self
 
@@ -159,8 +169,8 @@ class Close:
             return self._restart(status, headers, exc_info)
         if self.status is not None:
             raise RuntimeError(TWICE)
-        responder = self._responder
-        if responder.sees_start:
+        if self._hooked and self._responder.sees_start:
+            responder = self._responder
             headers = list(headers)  # never change a list the app may reuse
             try:
                 if self._filters:  # the filter proxy decides its filter here
@@ -190,7 +200,7 @@ class Close:
         """start_response with exc_info: replace the headers, or re-raise."""
         if self.headers_sent:
             raise exc_info[1].with_traceback(exc_info[2])
-        if self._responder.sees_start:
+        if self._hooked and self._responder.sees_start:
             headers = list(headers)
             status = self._on_start(status, headers)
         # The server may refuse (its headers are out): then it raises, and this
@@ -257,7 +267,7 @@ class Close:
                 raise
         if self.error is not None:
             self._end()
-        elif self._sees_close and self._responder.sees_close:  # _end's, inlined
+        elif self._hooked and self._responder.sees_close:  # _end's, inlined
             self._responder.on_close(
                 _tuple_new(
                     Outcome,
