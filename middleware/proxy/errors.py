@@ -9,12 +9,15 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..wsgi import (
+    Headers,
+    OptExcInfo,
     StartResponse,
+    WriteCallable,
     WSGIApplication,
     WSGIEnvironment,
 )
 from .body import Body
-from .misuse import not_iterable
+from .misuse import TWICE, not_iterable
 from .responder import Responder
 from .sizes import listed_size
 
@@ -26,7 +29,7 @@ class Errors(Body):
     nothing but an error reads it, so it is made then, with the same arguments, at
     most once. Otherwise a :class:`Body`: the same protocol, without the reads of
     hooks this responder cannot have (``on_request``, ``on_start``, ``release``,
-    ``on_close``)."""
+    ``on_close``; ``_hooked`` tells Close's own methods)."""
 
     _hooked = False
 
@@ -73,3 +76,16 @@ class Errors(Body):
             return self._handed_back(result, environ)
         self._result = result
         return self
+
+    def start_response(
+        self, status: str, headers: Headers, exc_info: OptExcInfo = None
+    ) -> WriteCallable:
+        """:meth:`Close.start_response` without its start hook's test: this runs on
+        every request of an ErrorCatcher (bench_errors)."""
+        if exc_info is not None and exc_info[1] is not None:
+            return self._restart(status, headers, exc_info)
+        if self.status is not None:
+            raise RuntimeError(TWICE)
+        self._write = self._server_start(status, headers)
+        self.status, self.headers = status, headers
+        return self.write
