@@ -19,6 +19,7 @@ Run: ``pip install -e '.[bench]' && python benchmarks/bench_errors.py``
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import logging
 from collections.abc import Iterable
@@ -92,24 +93,30 @@ def main() -> None:
     logger.addHandler(logging.StreamHandler(io.StringIO()))
     logger.propagate = False
 
-    bare = median_us(ok, args.repeat, args.number)
-    print(f"bare app: {bare:.3f} us/request (median of {args.repeat} x {args.number})")
-    print()
-    print("normal request: overhead over the bare app, us")
     rows = [
         ("start layer", StartLayer()(ok)),
         ("body layer", BodyLayer()(ok)),
         ("ErrorCatcher", ErrorCatcher()(ok)),
         ("paste ErrorMiddleware", ErrorMiddleware(ok, debug=False)),
     ]
-    overhead = {}
-    for name, app in rows:
-        overhead[name] = median_us(app, args.repeat, args.number) - bare
+    runs = {"bare": functools.partial(serve, ok)}
+    runs.update((name, functools.partial(serve, app)) for name, app in rows)
+    costs = harness.medians_us(runs, args.repeat, args.number)  # in turns
+    bare = costs["bare"]
+    print(
+        f"bare app: {bare:.3f} us/request (medians of {args.repeat} x "
+        f"{args.number}, measured in turns)"
+    )
+    print()
+    print("normal request: overhead over the bare app, us")
+    overhead = {name: costs[name] - bare for name, _ in rows}
+    for name, _ in rows:
         print(f"  {name:<22} {overhead[name]:8.3f}")
     catcher = overhead["ErrorCatcher"]
     print(
         f"  ErrorCatcher / body layer: {catcher / overhead['body layer']:.2f}x;"
-        f" / start layer: {catcher / overhead['start layer']:.2f}x"
+        f" / start layer: {catcher / overhead['start layer']:.2f}x;"
+        f" / Paste: {catcher / overhead['paste ErrorMiddleware']:.2f}x"
     )
     print()
     print("raising request (500 answered, traceback reported), us/request")
