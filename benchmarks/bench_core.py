@@ -14,8 +14,9 @@ minimal in-process server loop that iterates and closes):
 - ``body``: ``counts_body`` and ``on_close`` (what an access log needs: the body
   proxy, every chunk passes through Python).
 
-Each is stacked 1, 3 and 6 deep. Printed: the median microseconds per request over
-the repeats, the overhead per layer over ``bare``, and that overhead as a ratio of
+Each is stacked 1, 3 and 6 deep, and all are measured in turns
+(``harness.medians_us``). Printed: the median microseconds per request over the
+repeats, the overhead per layer over ``bare``, and that overhead as a ratio of
 ``closure``'s and of ``closure+sr``'s at the same depth. The target (issue 16): a
 start layer at most 1.5x ``closure+sr``. Timings are medians because
 shared machines are noisy; compare ratios, not absolute figures, across machines.
@@ -26,10 +27,11 @@ Run: ``python benchmarks/bench_core.py [--repeat 15] [--number 20000]``
 from __future__ import annotations
 
 import argparse
-import statistics
-import timeit
+import functools
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
+
+import harness
 
 from middleware import Middleware, Outcome, Responder, compose
 from middleware.wsgi import Headers
@@ -139,32 +141,33 @@ def serve(app: App, environ: dict[str, Any]) -> None:
         close()
 
 
-def measure(app: App, number: int, repeat: int) -> float:
-    environ: dict[str, Any] = {"REQUEST_METHOD": "GET", "PATH_INFO": "/"}
-    times = timeit.repeat(lambda: serve(app, environ), number=number, repeat=repeat)
-    return statistics.median(times) / number * 1e6
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--number", type=int, default=20000)
     args = parser.parse_args()
 
-    base = measure(bare, args.number, args.repeat)
-    print(f"bare app: {base:.3f} us/request (median of {args.repeat} x {args.number})")
+    environ: dict[str, Any] = {"REQUEST_METHOD": "GET", "PATH_INFO": "/"}
+    runs = {"bare": functools.partial(serve, bare, environ)}
+    for name, factory in LAYERS.items():  # measure everything in turns, then print
+        for depth in (1, 3, 6):
+            stack = compose(bare, *[factory() for _ in range(depth)])
+            runs[f"{name} {depth}"] = functools.partial(serve, stack, environ)
+    costs = harness.medians_us(runs, args.repeat, args.number)
+    base = costs["bare"]
+    print(
+        f"bare app: {base:.3f} us/request (medians of {args.repeat} x "
+        f"{args.number}, measured in turns)"
+    )
     print()
     print(
         f"{'layer':<16}{'depth':>6}{'us/req':>9}{'us/layer':>10}"
         f"{'vs closure':>12}{'vs closure+sr':>15}"
     )
-    results: dict[str, dict[int, float]] = {}
-    for name, factory in LAYERS.items():  # measure everything, then print
-        results[name] = {}
-        for depth in (1, 3, 6):
-            stack = compose(bare, *[factory() for _ in range(depth)])
-            total = measure(stack, args.number, args.repeat)
-            results[name][depth] = total
+    results = {
+        name: {depth: costs[f"{name} {depth}"] for depth in (1, 3, 6)}
+        for name in LAYERS
+    }
     for name, by_depth in results.items():
         for depth, total in by_depth.items():
             per_layer = (total - base) / depth
