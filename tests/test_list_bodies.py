@@ -99,7 +99,9 @@ def test_a_list_with_close_is_proxied_and_closed_once() -> None:
 
 @pytest.mark.parametrize("body", list(LISTED.values()), ids=list(LISTED))
 @pytest.mark.parametrize("written", [b"", b"written first "], ids=["list", "write"])
-def test_a_counting_layer_counts_a_list_whole(body: Any, written: bytes) -> None:
+def test_a_counting_layer_counts_every_byte_of_a_list(
+    body: Any, written: bytes
+) -> None:
     outcomes: list[Outcome] = []
     served = run(counting(outcomes)(returning(body, written)))
     expected = written + b"".join(body)

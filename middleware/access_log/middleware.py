@@ -264,7 +264,9 @@ class AccessLog(Middleware):
         see an error for it."""
         try:
             write_line(stream, line)
-        except Exception:
+        except Exception:  # OSError (a closed pipe), ValueError (a closed file),
+            # or whatever a user's stream raises: reported below, never raised
+            # into a response that already went out (as logging.Handler does)
             now = time.monotonic()
             if now - self._failed_at >= REPORT_EVERY:
                 self._failed_at = now
